@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The analyzer interface every protocol parser implements.
+//
+// Ownership and threading: a parser instance belongs to exactly one flow of
+// one classifier shard and is only ever called from that shard's thread. It
+// does no I/O and holds no CAF types. It never throws across this interface:
+// malformed input is a violation (status), not an exception.
+//
+// Stream parsers (TCP) receive each direction's bytes in order, exactly once,
+// through deliver(); missing bytes are announced with gap() so the parser can
+// resynchronise or give up. Datagram parsers (UDP) receive one datagram per
+// deliver() call (after IP reassembly).
+//
+// Records come out through the `out` vector with their FlowMeta left empty:
+// the correlator fills addresses, ports, session id, login and L2 context
+// from the flow, oriented by `dir` (the sender of the message is the source).
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "metaprobe/v1/records.pb.h"
+
+namespace metaprobe {
+
+enum class direction : uint8_t {
+  client_to_server = 0, // the side that opened the flow (TCP SYN / first UDP packet)
+  server_to_client = 1,
+};
+
+inline direction reverse(direction d) {
+  return d == direction::client_to_server ? direction::server_to_client
+                                          : direction::client_to_server;
+}
+
+enum class transport : uint8_t { udp = 0, tcp = 1 };
+
+// A record as a parser produces it, before correlation.
+struct parsed_record {
+  v1::Record record;     // exactly one kind set; meta empty
+  uint64_t ts_ns = 0;    // capture time of the packet that completed it
+  direction dir = direction::client_to_server; // who sent the message
+  uint32_t tcp_seq = 0;  // TCP sequence number of the message start (0 for UDP)
+};
+
+using record_sink = std::vector<parsed_record>;
+
+// Where a parser stands on its flow.
+enum class parser_state : uint8_t {
+  probing,    // not yet sure the protocol is right
+  confirmed,  // saw a valid message of its protocol
+  violated,   // saw data that cannot be its protocol: detach (counted)
+  done,       // nothing more to parse on this flow (e.g. after STARTTLS)
+};
+
+// Counters a parser kind accumulates across all its flows in one shard.
+// Each parser documents which limits it has; the classifier publishes these.
+struct parser_counters {
+  uint64_t messages = 0;         // protocol messages parsed
+  uint64_t records = 0;          // records emitted
+  uint64_t violations = 0;       // flows detached for a violation
+  uint64_t gaps = 0;             // gaps reported by reassembly
+  uint64_t limit_hits = 0;       // any explicit limit reached (line, headers, buffer)
+  uint64_t truncated_fields = 0; // field values cut at their maximum length
+};
+
+class stream_parser {
+public:
+  virtual ~stream_parser() = default;
+  // In-order bytes of one direction. `ts_ns` is the capture time of the
+  // segment holding the last byte; `seq` the TCP sequence of data[0].
+  virtual void deliver(direction dir, const uint8_t* data, size_t len,
+                       uint64_t ts_ns, uint32_t seq, record_sink& out) = 0;
+  // `len` bytes of direction `dir` will never arrive.
+  virtual void gap(direction dir, size_t len) = 0;
+  // The flow ends (FIN/RST/timeout/eviction): emit what is pending.
+  virtual void finish(uint64_t ts_ns, record_sink& out) = 0;
+  // Host name this flow is about (HTTP Host, SNI, ...), for the full-flow
+  // HTTP_HOST_OR_CN_HTTPS field; empty when unknown.
+  virtual std::string flow_host() const { return {}; }
+  parser_state state() const { return state_; }
+
+protected:
+  parser_state state_ = parser_state::probing;
+};
+
+class datagram_parser {
+public:
+  virtual ~datagram_parser() = default;
+  // One complete datagram (UDP payload) of direction `dir`.
+  virtual void deliver(direction dir, const uint8_t* data, size_t len,
+                       uint64_t ts_ns, record_sink& out) = 0;
+  virtual std::string flow_host() const { return {}; }
+  parser_state state() const { return state_; }
+
+protected:
+  parser_state state_ = parser_state::probing;
+};
+
+// Protocols metaprobe knows. Values are metaprobe's DPI_PROTOCOL codes
+// exported in fullflow (documented in docs/protocols.md).
+enum class app_protocol : uint16_t {
+  unknown = 0,
+  http = 1,
+  tls = 2,
+  quic = 3,
+  dns = 4,
+  sip = 5,
+  ftp = 6,
+  smtp = 7,
+  pop3 = 8,
+  imap = 9,
+  xmpp = 10,
+};
+
+} // namespace metaprobe
