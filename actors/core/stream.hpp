@@ -25,6 +25,9 @@ struct packet_batch {
   std::vector<decoded_packet> packets;
   std::vector<uint8_t> arena;
   std::function<void()> release;
+  // A shard's share of a larger batch keeps that batch (and its arena)
+  // alive through `owner`; its packets point into the owner's memory.
+  std::shared_ptr<const packet_batch> owner;
   packet_batch() = default;
   packet_batch(const packet_batch&) = delete;
   packet_batch& operator=(const packet_batch&) = delete;

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "capture/capture_actor.hpp"
+
+#include <chrono>
+
+#include <spdlog/spdlog.h>
+
+namespace metaprobe {
+
+namespace {
+
+struct capture_state {
+  static inline const char* name = "capture";
+  capture_options opts;
+  std::shared_ptr<pcap_source> source;
+  std::vector<classifier_actor> shards;
+  pipeline_gauge_ptr gauge;
+  std::shared_ptr<stage_stats> stats;
+  const std::atomic<bool>* stop = nullptr;
+  uint64_t batches = 0;
+  uint64_t packets = 0;
+  uint64_t dropped_packets = 0;   // live input, pipeline full
+  uint64_t backpressure_waits = 0;
+  uint64_t last_ts_ns = 0;
+  bool finished = false;
+
+  void report() {
+    stats->set("capture.batches", batches);
+    stats->set("capture.packets", packets);
+    stats->set("capture.dropped_packets", dropped_packets);
+    stats->set("capture.backpressure_waits", backpressure_waits);
+    source->publish_counters(*stats, "capture.");
+  }
+
+  template <class Self>
+  void send_batch(Self* self, std::shared_ptr<packet_batch> batch) {
+    if (shards.size() == 1) {
+      gauge->in_flight.fetch_add(1, std::memory_order_relaxed);
+      self->send(shards[0], packet_batch_ptr(std::move(batch)));
+      return;
+    }
+    const size_t n = shards.size();
+    std::vector<std::shared_ptr<packet_batch>> parts(n);
+    for (const auto& p : batch->packets) {
+      size_t s = p.status == decode_status::ok ? p.flow_hash % n : 0;
+      if (!parts[s]) {
+        parts[s] = std::make_shared<packet_batch>();
+        parts[s]->owner = batch;
+        parts[s]->packets.reserve(batch->packets.size() / n + 8);
+      }
+      parts[s]->packets.push_back(p);
+    }
+    for (size_t s = 0; s < n; ++s) {
+      if (!parts[s])
+        continue;
+      gauge->in_flight.fetch_add(1, std::memory_order_relaxed);
+      self->send(shards[s], packet_batch_ptr(std::move(parts[s])));
+    }
+  }
+
+  template <class Self>
+  void finish(Self* self) {
+    if (finished)
+      return;
+    finished = true;
+    report();
+    for (auto& s : shards)
+      self->send(s, flush_atom::value);
+    self->quit();
+  }
+};
+
+capture_actor::behavior_type
+capture_fn(capture_actor::stateful_pointer<capture_state> self, capture_options opts,
+           std::shared_ptr<pcap_source> source, std::vector<classifier_actor> shards,
+           pipeline_gauge_ptr gauge, std::shared_ptr<stage_stats> stats,
+           const std::atomic<bool>* stop) {
+  auto& st = self->state;
+  st.opts = opts;
+  st.source = std::move(source);
+  st.shards = std::move(shards);
+  st.gauge = std::move(gauge);
+  st.stats = std::move(stats);
+  st.stop = stop;
+  return {
+    [self](run_atom) {
+      auto& st = self->state;
+      if ((st.stop && st.stop->load()) || st.source->eof()) {
+        st.finish(self);
+        return;
+      }
+      bool full = st.gauge->in_flight.load(std::memory_order_relaxed) >= st.opts.max_in_flight;
+      if (full && !st.opts.live) {
+        ++st.backpressure_waits;
+        self->delayed_send(self, std::chrono::microseconds(200), run_atom::value);
+        return;
+      }
+      auto batch = std::make_shared<packet_batch>();
+      long n = static_cast<long>(st.source->next_batch(*batch, st.opts.batch_size));
+      if (n < 0) {
+        spdlog::error("capture: read error: {}", st.source->error());
+        st.finish(self);
+        return;
+      }
+      if (n == 0) {
+        if (st.source->eof()) {
+          st.finish(self);
+          return;
+        }
+        // live input without packets: let the classifiers expire flows
+        auto now = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+                     .count();
+        for (auto& s : st.shards)
+          self->send(s, tick_atom::value, static_cast<uint64_t>(now));
+        self->send(self, run_atom::value);
+        return;
+      }
+      st.packets += static_cast<uint64_t>(n);
+      if (full) {
+        st.dropped_packets += static_cast<uint64_t>(n); // live input: never wait
+      } else {
+        ++st.batches;
+        st.send_batch(self, std::move(batch));
+      }
+      if (st.batches % 256 == 0)
+        st.report();
+      self->send(self, run_atom::value);
+    },
+  };
+}
+
+} // namespace
+
+capture_actor spawn_capture(caf::actor_system& sys, capture_options opts,
+                            std::unique_ptr<pcap_source> source,
+                            std::vector<classifier_actor> shards, pipeline_gauge_ptr gauge,
+                            std::shared_ptr<stage_stats> stats, const std::atomic<bool>* stop) {
+  std::shared_ptr<pcap_source> src(std::move(source));
+  return sys.spawn<caf::detached>(capture_fn, opts, std::move(src), std::move(shards),
+                                  std::move(gauge), std::move(stats), stop);
+}
+
+} // namespace metaprobe

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The correlator's logic: turns parser records and flow summaries into
+// export records. It fills every record's FlowMeta from the flow (addresses
+// and ports oriented by who sent the message, SESSION_ID, L2 context),
+// attaches the subscriber LOGIN, and builds the fullflow records (one per
+// direction that carried packets) from flow summaries, with the host the
+// flow's parser found.
+//
+// Threading: one actor. No I/O.
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "core/channels.hpp"
+#include "core/stream.hpp"
+#include "metaprobe/v1/records.pb.h"
+
+namespace metaprobe {
+
+class subscriber_map;
+
+struct correlator_options {
+  uint32_t bridge_channel_num = 0;
+  const subscriber_map* subscribers = nullptr; // may be null
+};
+
+// Export records sorted by sink group, ready for the publisher.
+struct export_batches {
+  std::array<std::vector<v1::Record>, sink_group_count> groups;
+  void clear() {
+    for (auto& g : groups)
+      g.clear();
+  }
+  size_t size() const {
+    size_t n = 0;
+    for (auto& g : groups)
+      n += g.size();
+    return n;
+  }
+};
+
+struct correlator_counters {
+  uint64_t records = 0;
+  uint64_t fullflow_records = 0;
+  uint64_t logins_attached = 0;
+};
+
+class correlator {
+public:
+  explicit correlator(correlator_options opts) : opts_(opts) {}
+
+  void process(record_batch&& in, export_batches& out);
+  void process(std::vector<flow_summary>&& closed, export_batches& out);
+
+  const correlator_counters& counters() const { return counters_; }
+
+  // Exposed for tests: FlowMeta of a message sent in direction `dir`.
+  void fill_meta(const flow_info& info, direction dir, uint64_t ts_ns,
+                 v1::FlowMeta& meta);
+
+private:
+  void add_summary(flow_summary& s, export_batches& out);
+
+  correlator_options opts_;
+  correlator_counters counters_;
+};
+
+// 3 bytes per MPLS label stack entry (label, TC, bottom-of-stack), outermost
+// first, as in IPFIX mplsLabelStackSection.
+std::string encode_mpls_labels(const l2_context& l2);
+
+} // namespace metaprobe

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "parsers/stage/parser_actor.hpp"
+
+#include "parsers/stage/parser_host.hpp"
+
+namespace metaprobe {
+
+namespace {
+
+struct parser_actor_state {
+  static inline const char* name = "parser";
+  std::unique_ptr<parser_host> host;
+  correlator_actor corr;
+  pipeline_gauge_ptr gauge;
+  std::shared_ptr<stage_stats> stats;
+  std::string prefix;
+  uint64_t messages_in = 0;
+  uint64_t messages_out = 0;
+
+  void report() {
+    const auto& c = host->counters();
+    const auto& h = host->host_counters();
+    stats->set(prefix + "messages", c.messages);
+    stats->set(prefix + "records", c.records);
+    stats->set(prefix + "violations", c.violations);
+    stats->set(prefix + "gaps", c.gaps);
+    stats->set(prefix + "limit_hits", c.limit_hits);
+    stats->set(prefix + "truncated_fields", c.truncated_fields);
+    stats->set(prefix + "flows_opened", h.flows_opened);
+    stats->set(prefix + "flows_detached", h.flows_detached);
+    stats->set(prefix + "active_flows", host->active_flows());
+    stats->set(prefix + "messages_in", messages_in);
+    stats->set(prefix + "messages_out", messages_out);
+  }
+};
+
+parser_actor::behavior_type
+parser_fn(parser_actor::stateful_pointer<parser_actor_state> self, const protocol_entry* entry,
+          parser_options opts, int shard, correlator_actor corr, pipeline_gauge_ptr gauge,
+          std::shared_ptr<stage_stats> stats) {
+  auto& st = self->state;
+  st.host = std::make_unique<parser_host>(*entry, opts);
+  st.corr = std::move(corr);
+  st.gauge = std::move(gauge);
+  st.stats = std::move(stats);
+  st.prefix = std::string("parser.") + entry->name + "." + std::to_string(shard) + ".";
+  return {
+    [self](stream_batch_ptr& in) {
+      auto& st = self->state;
+      auto out = std::make_shared<record_batch>();
+      st.host->process(*in, *out);
+      ++st.messages_in;
+      if (!out->items.empty() || !out->closed.empty()) {
+        st.gauge->in_flight.fetch_add(1, std::memory_order_relaxed);
+        ++st.messages_out;
+        self->send(st.corr, std::move(out));
+      }
+      st.gauge->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      if (st.messages_in % 64 == 0)
+        st.report();
+    },
+    [self](flush_atom) {
+      auto& st = self->state;
+      st.report();
+      self->send(st.corr, flush_atom::value);
+      self->quit();
+    },
+  };
+}
+
+} // namespace
+
+parser_actor spawn_parser(caf::actor_system& sys, const protocol_entry& entry,
+                          parser_options opts, int shard, correlator_actor corr,
+                          pipeline_gauge_ptr gauge, std::shared_ptr<stage_stats> stats) {
+  return sys.spawn(parser_fn, &entry, opts, shard, std::move(corr), std::move(gauge),
+                   std::move(stats));
+}
+
+} // namespace metaprobe

@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "pipeline/pipeline.hpp"
+
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "classifier/classifier_actor.hpp"
+#include "correlator/correlator_actor.hpp"
+#include "parsers/stage/parser_actor.hpp"
+#include "publisher/publisher_actor.hpp"
+
+namespace metaprobe {
+
+namespace {
+
+std::unique_ptr<pcap_source> open_input(const pipeline_options& o, std::string& error) {
+  if (o.input.rfind("pcap:", 0) == 0)
+    return pcap_source::open_file(o.input.substr(5), error);
+  if (o.input.rfind("iface:", 0) == 0)
+    return pcap_source::open_live(o.input.substr(6), o.snaplen, o.bpf_filter, error);
+  error = "unsupported input '" + o.input + "' (expected pcap:PATH or iface:NAME)";
+  return nullptr;
+}
+
+} // namespace
+
+bool run_pipeline(caf::actor_system& sys, pipeline_options opts, const std::atomic<bool>& stop,
+                  stage_stats& stats, std::string& error) {
+  auto source = open_input(opts, error);
+  if (!source)
+    return false;
+  opts.capture.live = opts.input.rfind("iface:", 0) == 0;
+  if (opts.publisher.block_ms < 0 && opts.capture.live)
+    opts.publisher.block_ms = 0;
+  if (opts.publisher.producer_id == 0)
+    opts.publisher.producer_id = std::random_device{}() | (uint64_t(std::random_device{}()) << 32);
+
+  std::shared_ptr<publisher> pub;
+  try {
+    pub = std::make_shared<publisher>(opts.publisher);
+  } catch (const std::exception& e) {
+    error = e.what();
+    return false;
+  }
+
+  // Stats are shared with the actors; they outlive the run through this
+  // shared_ptr whose deleter does nothing (the caller owns `stats`).
+  std::shared_ptr<stage_stats> shared_stats(&stats, [](stage_stats*) {});
+  auto gauge = std::make_shared<pipeline_gauge>();
+  caf::scoped_actor waiter{sys};
+
+  const auto& registry = protocol_registry();
+  size_t proto_slots = 0;
+  for (const auto& e : registry)
+    proto_slots = std::max(proto_slots, static_cast<size_t>(e.id) + 1);
+
+  const int workers = std::max(1, opts.workers);
+  const int expected_flushes = workers * (1 + static_cast<int>(registry.size()));
+  auto pub_actor = spawn_publisher(sys, pub, caf::actor_cast<caf::actor>(waiter), gauge,
+                                   shared_stats);
+  auto corr = spawn_correlator(sys, opts.correlator, pub_actor, expected_flushes, gauge,
+                               shared_stats);
+  const uint64_t boot_seed =
+    static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+  std::vector<classifier_actor> shards;
+  for (int w = 0; w < workers; ++w) {
+    std::vector<parser_actor> parsers(proto_slots);
+    for (const auto& e : registry)
+      parsers[static_cast<size_t>(e.id)] =
+        spawn_parser(sys, e, opts.parsers, w, corr, gauge, shared_stats);
+    shards.push_back(spawn_classifier(sys, opts.classifier, w, boot_seed, std::move(parsers),
+                                      corr, gauge, shared_stats));
+  }
+  auto cap = spawn_capture(sys, opts.capture, std::move(source), std::move(shards), gauge,
+                           shared_stats, &stop);
+  spdlog::info("pipeline: {} worker(s), {} parser kind(s), input {}", workers, registry.size(),
+               opts.input);
+  waiter->send(cap, run_atom::value);
+  bool done = false;
+  waiter->receive_while([&] { return !done; })([&](done_atom) { done = true; });
+  return true;
+}
+
+} // namespace metaprobe

@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// Spawns and wires the actor pipeline of metaprobe-capture (see
+// core/actors.hpp for the picture) and runs it to the end of its input.
+
+#include <atomic>
+#include <string>
+
+#include <caf/actor_system.hpp>
+
+#include "capture/capture_actor.hpp"
+#include "classifier/classifier_core.hpp"
+#include "core/stage_stats.hpp"
+#include "correlator/correlator.hpp"
+#include "parsers/registry.hpp"
+#include "publisher/publisher.hpp"
+
+namespace metaprobe {
+
+struct pipeline_options {
+  std::string input;              // "pcap:PATH" or "iface:NAME"
+  int workers = 1;
+  int snaplen = 65535;
+  std::string bpf_filter;
+  capture_options capture;
+  classifier_options classifier;
+  parser_options parsers;
+  correlator_options correlator;
+  publisher_options publisher;
+};
+
+// Runs until the input ends or `stop` turns true, then drains every stage
+// and finishes the channels. Returns false with `error` set when the
+// pipeline could not start (input cannot be opened, endpoint in use).
+bool run_pipeline(caf::actor_system& sys, pipeline_options opts, const std::atomic<bool>& stop,
+                  stage_stats& stats, std::string& error);
+
+} // namespace metaprobe

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "publisher/publisher.hpp"
+
+#include <stdexcept>
+
+namespace metaprobe {
+
+publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
+  for (const auto& ch : opts_.channels) {
+    slot s;
+    s.ch = ch;
+    s.endpoint = channel_endpoint(opts_.endpoint_base, ch);
+    s.sock = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::push);
+    s.sock->set(zmq::sockopt::sndhwm, opts_.hwm);
+    s.sock->set(zmq::sockopt::linger, opts_.linger_ms);
+    if (opts_.block_ms != 0)
+      s.sock->set(zmq::sockopt::sndtimeo, opts_.block_ms);
+    try {
+      s.sock->bind(s.endpoint);
+    } catch (const zmq::error_t& e) {
+      throw std::runtime_error("cannot bind channel " + ch.name() + " at " + s.endpoint + ": " +
+                               e.what());
+    }
+    slots_.push_back(std::move(s));
+  }
+}
+
+publisher::~publisher() {
+  if (!finished_) {
+    for (auto& s : slots_) {
+      s.sock->set(zmq::sockopt::linger, 0);
+      s.sock->close();
+    }
+  }
+}
+
+bool publisher::send(slot& s, const std::string& bytes) {
+  auto flags = opts_.block_ms == 0 ? zmq::send_flags::dontwait : zmq::send_flags::none;
+  try {
+    auto r = s.sock->send(zmq::buffer(bytes), flags);
+    return r.has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+void publisher::publish(sink_group group, std::vector<v1::Record>&& records) {
+  if (records.empty())
+    return;
+  for (auto& s : slots_) {
+    if (s.ch.group != group)
+      continue;
+    v1::RecordBatch batch;
+    batch.set_group(std::string(sink_group_names[static_cast<int>(group)]));
+    batch.set_producer_id(opts_.producer_id);
+    batch.set_sequence(s.sequence + 1);
+    batch.set_dropped_records(s.pending_drops);
+    auto* recs = batch.mutable_records();
+    recs->Reserve(static_cast<int>(records.size()));
+    for (const auto& r : records)
+      *recs->Add() = r;
+    batch.SerializeToString(&buffer_);
+    auto& c = counters_[s.ch.index()];
+    if (send(s, buffer_)) {
+      ++s.sequence;
+      s.pending_drops = 0;
+      ++c.batches_sent;
+      c.records_sent += records.size();
+      c.bytes_sent += buffer_.size();
+    } else {
+      ++c.batches_dropped;
+      c.records_dropped += records.size();
+      s.pending_drops += records.size();
+    }
+  }
+}
+
+void publisher::finish() {
+  if (finished_)
+    return;
+  finished_ = true;
+  for (auto& s : slots_) {
+    auto& c = counters_[s.ch.index()];
+    int n = std::max(1, opts_.instances[s.ch.index()]);
+    for (int i = 0; i < n; ++i) {
+      v1::RecordBatch eos;
+      eos.set_group(std::string(sink_group_names[static_cast<int>(s.ch.group)]));
+      eos.set_producer_id(opts_.producer_id);
+      eos.set_sequence(s.sequence + 1);
+      eos.set_dropped_records(s.pending_drops);
+      eos.set_end_of_stream(true);
+      eos.set_total_batches(c.batches_sent);
+      eos.set_total_records(c.records_sent);
+      eos.SerializeToString(&buffer_);
+      // end of stream always waits (bounded by linger) so it is not lost
+      s.sock->set(zmq::sockopt::sndtimeo, opts_.linger_ms);
+      try {
+        if (s.sock->send(zmq::buffer(buffer_), zmq::send_flags::none))
+          ++s.sequence;
+      } catch (const zmq::error_t&) {
+      }
+      s.pending_drops = 0;
+    }
+    s.sock->close();
+  }
+}
+
+} // namespace metaprobe

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The publisher's logic: serialises export records into RecordBatch
+// messages and pushes them on the ZeroMQ channels of their sink group (see
+// core/channels.hpp for the contract).
+//
+// Never blocks capture on live input: a send that would block is a counted
+// drop (records, batches), reported to the exporter in the next batch's
+// `dropped_records`. On finite input (capture files) `block_ms` > 0 applies
+// backpressure instead: a send waits up to block_ms before it counts as a
+// drop.
+//
+// Threading: one actor. Owns its ZeroMQ context and sockets.
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include "core/channels.hpp"
+#include "metaprobe/v1/envelope.pb.h"
+
+namespace metaprobe {
+
+struct publisher_options {
+  std::string endpoint_base;          // channel_endpoint config key
+  std::vector<channel> channels;      // active channels
+  std::array<int, 2 * sink_group_count> instances{}; // exporter instances per channel index
+  int hwm = 1000;                     // batches queued per channel
+  int block_ms = 0;                   // 0 = never block; -1 = block forever
+  int linger_ms = 30000;              // how long close waits for queued batches
+  uint64_t producer_id = 0;
+};
+
+struct channel_counters {
+  uint64_t batches_sent = 0;
+  uint64_t records_sent = 0;
+  uint64_t batches_dropped = 0;
+  uint64_t records_dropped = 0;
+  uint64_t bytes_sent = 0;
+};
+
+class publisher {
+public:
+  // Binds every channel; throws std::runtime_error naming the endpoint on
+  // failure (address in use, bad path).
+  explicit publisher(publisher_options opts);
+  ~publisher();
+
+  // Sends the records of one group to every channel of that group.
+  void publish(sink_group group, std::vector<v1::Record>&& records);
+  // End of a finite input: sends end-of-stream to every instance of every
+  // channel, then closes the sockets (waiting up to linger_ms).
+  void finish();
+
+  const channel_counters& counters(const channel& ch) const { return counters_[ch.index()]; }
+  const publisher_options& options() const { return opts_; }
+
+private:
+  struct slot {
+    channel ch;
+    std::unique_ptr<zmq::socket_t> sock;
+    std::string endpoint;
+    uint64_t sequence = 0;
+    uint64_t pending_drops = 0;
+  };
+  bool send(slot& s, const std::string& bytes);
+
+  publisher_options opts_;
+  zmq::context_t ctx_;
+  std::vector<slot> slots_;
+  std::array<channel_counters, 2 * sink_group_count> counters_{};
+  std::string buffer_;
+  bool finished_ = false;
+};
+
+} // namespace metaprobe

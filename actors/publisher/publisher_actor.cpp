@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "publisher/publisher_actor.hpp"
+
+#include "correlator/correlator.hpp"
+
+namespace metaprobe {
+
+namespace {
+
+struct publisher_state {
+  static inline const char* name = "publisher";
+  std::shared_ptr<publisher> pub;
+  caf::actor waiter;
+  pipeline_gauge_ptr gauge;
+  std::shared_ptr<stage_stats> stats;
+  uint64_t batches = 0;
+
+  void report() {
+    for (const auto& ch : pub->options().channels) {
+      const auto& c = pub->counters(ch);
+      std::string p = "publisher." + ch.name() + ".";
+      stats->set(p + "batches_sent", c.batches_sent);
+      stats->set(p + "records_sent", c.records_sent);
+      stats->set(p + "batches_dropped", c.batches_dropped);
+      stats->set(p + "records_dropped", c.records_dropped);
+      stats->set(p + "bytes_sent", c.bytes_sent);
+    }
+    stats->set("publisher.messages_in", batches);
+  }
+};
+
+publisher_actor::behavior_type
+publisher_fn(publisher_actor::stateful_pointer<publisher_state> self,
+             std::shared_ptr<publisher> pub, caf::actor waiter, pipeline_gauge_ptr gauge,
+             std::shared_ptr<stage_stats> stats) {
+  auto& st = self->state;
+  st.pub = std::move(pub);
+  st.waiter = std::move(waiter);
+  st.gauge = std::move(gauge);
+  st.stats = std::move(stats);
+  return {
+    [self](export_batches_ptr& batches) {
+      auto& st = self->state;
+      for (int g = 0; g < sink_group_count; ++g)
+        if (!batches->groups[g].empty())
+          st.pub->publish(static_cast<sink_group>(g), std::move(batches->groups[g]));
+      st.gauge->in_flight.fetch_sub(1, std::memory_order_relaxed);
+      if (++st.batches % 64 == 0)
+        st.report();
+    },
+    [self](flush_atom) {
+      auto& st = self->state;
+      st.pub->finish();
+      st.report();
+      self->send(st.waiter, done_atom::value);
+      self->quit();
+    },
+  };
+}
+
+} // namespace
+
+publisher_actor spawn_publisher(caf::actor_system& sys, std::shared_ptr<publisher> pub,
+                                caf::actor waiter, pipeline_gauge_ptr gauge,
+                                std::shared_ptr<stage_stats> stats) {
+  return sys.spawn<caf::detached>(publisher_fn, std::move(pub), std::move(waiter),
+                                  std::move(gauge), std::move(stats));
+}
+
+} // namespace metaprobe
