@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// What every metaprobe binary shares: command-line handling for
+// `--config FILE --set key=value`, logging set-up, signal handling, and
+// the one place that decides from a configuration which export channels
+// are active and how many exporter instances each gets.
+
+#include <atomic>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/channels.hpp"
+#include "core/config.hpp"
+
+namespace metaprobe::service {
+
+inline constexpr int exit_ok = 0;
+inline constexpr int exit_failure = 1;
+inline constexpr int exit_config = 2;
+
+struct cli {
+  std::string config_path;                 // empty: defaults + --set only
+  std::vector<std::string> overrides;      // "key=value"
+  std::map<std::string, std::string> options; // other --name value pairs
+  std::vector<std::string> flags;          // --name without value
+  std::vector<std::string> positional;
+};
+
+// Parses argv. `valued` names the options that take a value besides
+// --config and --set. Throws config_error on a usage error.
+cli parse_cli(int argc, char** argv, const std::vector<std::string>& valued);
+
+// Loads the configuration named by the command line. Throws config_error.
+config load_config(const cli& args);
+
+// Names the process in every log line; level from `log_level`.
+void setup_logging(const std::string& process, const config& cfg);
+
+// SIGINT and SIGTERM set the returned flag (SIGPIPE is ignored).
+const std::atomic<bool>& install_stop_signals();
+// SIGHUP sets this flag (reload request).
+const std::atomic<bool>& hangup_flag();
+
+// The export channels a configuration turns on, in a fixed order.
+std::vector<channel> active_channels(const config& cfg);
+// exporter_instances.<group> (text channels use exporter_instances.text).
+int instances_of(const config& cfg, const channel& ch);
+
+// Prints "metaprobe-x: <message>" to stderr (for errors before logging).
+void fail(const std::string& process, const std::string& message);
+
+} // namespace metaprobe::service

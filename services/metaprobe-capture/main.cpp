@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: Apache-2.0
+// metaprobe-capture: reads packets (capture file or live interface), runs
+// the actor pipeline and publishes record batches on the ZeroMQ channels
+// the configuration turns on. Wiring only.
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include "core/subscribers.hpp"
+#include "pipeline/pipeline.hpp"
+#include "service.hpp"
+
+using namespace metaprobe;
+
+namespace {
+
+constexpr const char* process_name = "metaprobe-capture";
+
+void usage() {
+  std::printf("usage: %s --config FILE [--set key=value]...\n"
+              "Runs the capture pipeline of metaprobe (see README.md).\n",
+              process_name);
+}
+
+pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
+  pipeline_options o;
+  o.input = cfg.str("input");
+  o.workers = static_cast<int>(cfg.integer("workers"));
+  o.snaplen = static_cast<int>(cfg.integer("snaplen"));
+  o.bpf_filter = cfg.str("bpf_filter");
+  o.capture.batch_size = static_cast<size_t>(cfg.integer("batch_size"));
+
+  auto ns = [](double s) { return static_cast<uint64_t>(s * 1e9); };
+  o.classifier.max_flows = static_cast<size_t>(cfg.integer("flow_max"));
+  o.classifier.inactive_timeout_ns = ns(cfg.seconds("flow_inactive_timeout"));
+  o.classifier.active_timeout_ns = ns(cfg.seconds("flow_active_timeout"));
+  o.classifier.tcp_close_linger_ns = ns(cfg.seconds("tcp_close_linger"));
+  o.classifier.max_ooo_bytes = static_cast<size_t>(cfg.size("tcp_max_ooo_bytes"));
+  o.classifier.frag.timeout_ns = ns(cfg.seconds("frag_timeout"));
+  o.classifier.frag.max_datagrams = static_cast<size_t>(cfg.integer("frag_max_datagrams"));
+
+  o.parsers.http_parse_reply = cfg.flag("http_parse_reply");
+  o.parsers.ssl_parse_reply = cfg.flag("ssl_parse_reply");
+  o.parsers.max_line = static_cast<size_t>(cfg.integer("parser_max_line"));
+  o.parsers.max_field = static_cast<size_t>(cfg.integer("parser_max_field"));
+  o.parsers.max_headers = static_cast<size_t>(cfg.integer("parser_max_headers"));
+
+  o.correlator.bridge_channel_num = static_cast<uint32_t>(cfg.integer("bridge_channel_num"));
+  o.correlator.subscribers = subs;
+
+  o.publisher.endpoint_base = cfg.str("channel_endpoint");
+  o.publisher.channels = service::active_channels(cfg);
+  for (const auto& ch : o.publisher.channels)
+    o.publisher.instances[ch.index()] = service::instances_of(cfg, ch);
+  o.publisher.hwm = static_cast<int>(cfg.integer("publisher_hwm"));
+  int block = static_cast<int>(cfg.integer("publisher_block_ms"));
+  bool file_input = o.input.rfind("pcap:", 0) == 0;
+  // auto: a capture file waits (bounded) for slow exporters, live input never
+  o.publisher.block_ms = block >= 0 ? block : (file_input ? 30000 : 0);
+  return o;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  service::cli args;
+  std::optional<config> cfg;
+  std::optional<subscriber_map> subs;
+  try {
+    args = service::parse_cli(argc, argv, {});
+    if (std::find(args.flags.begin(), args.flags.end(), "help") != args.flags.end()) {
+      usage();
+      return service::exit_ok;
+    }
+    cfg.emplace(service::load_config(args));
+    if (cfg->str("input").empty())
+      throw config_error("key 'input': must be set (pcap:PATH or iface:NAME)");
+    if (!cfg->str("subscribers_file").empty())
+      subs.emplace(subscriber_map::load(cfg->str("subscribers_file")));
+  } catch (const config_error& e) {
+    service::fail(process_name, e.what());
+    return service::exit_config;
+  }
+  service::setup_logging(process_name, *cfg);
+  const auto& stop = service::install_stop_signals();
+
+  auto opts = make_options(*cfg, subs ? &*subs : nullptr);
+  if (opts.publisher.channels.empty())
+    spdlog::warn("no export channel is configured: records are counted but not exported");
+
+  caf::actor_system_config sys_cfg;
+  stage_stats stats;
+  std::string error;
+  bool ok;
+  {
+    caf::actor_system sys{sys_cfg};
+    ok = run_pipeline(sys, opts, stop, stats, error);
+  }
+  if (!ok) {
+    spdlog::error("{}", error);
+    return service::exit_failure;
+  }
+  for (const auto& [name, value] : stats.snapshot())
+    spdlog::info("{} = {}", name, value);
+  return service::exit_ok;
+}

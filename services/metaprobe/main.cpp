@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+// metaprobe: the appliance. Reads one configuration, starts one
+// metaprobe-exporter per active channel and instance, then
+// metaprobe-capture, and supervises them:
+//  - capture-file input: capture ends at the end of the file and sends end
+//    of stream on every channel; exporters flush and exit; metaprobe exits
+//    0 when every child exited 0.
+//  - SIGINT/SIGTERM: forwarded to capture, which drains and ends the
+//    streams; exporters still running after `shutdown_timeout` get SIGTERM.
+//  - a child that fails makes metaprobe log it and exit non-zero.
+// Wiring only: the work happens in the children.
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "service.hpp"
+
+using namespace metaprobe;
+
+namespace {
+
+constexpr const char* process_name = "metaprobe";
+
+struct child {
+  std::string name;   // "capture", "exporter clickstream.ipfix#0"
+  pid_t pid = -1;
+  int status = -1;    // exit code once finished
+  bool running = false;
+};
+
+std::string self_dir() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0)
+    return ".";
+  std::string p(buf, static_cast<size_t>(n));
+  return p.substr(0, p.rfind('/'));
+}
+
+pid_t spawn(const std::string& exe, const std::vector<std::string>& argv_s) {
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(exe.c_str()));
+  for (const auto& a : argv_s)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid == 0) {
+    // the child restores default signal handling before exec
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    std::signal(SIGPIPE, SIG_DFL);
+    execv(exe.c_str(), argv.data());
+    std::fprintf(stderr, "metaprobe: cannot start %s: %s\n", exe.c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  return pid;
+}
+
+std::vector<std::string> common_args(const service::cli& args) {
+  std::vector<std::string> out;
+  if (!args.config_path.empty()) {
+    out.push_back("--config");
+    out.push_back(args.config_path);
+  }
+  for (const auto& o : args.overrides) {
+    out.push_back("--set");
+    out.push_back(o);
+  }
+  return out;
+}
+
+// Reaps finished children without blocking; returns how many are running.
+int reap(std::vector<child>& children) {
+  int running = 0;
+  for (auto& c : children) {
+    if (!c.running)
+      continue;
+    int st = 0;
+    pid_t r = waitpid(c.pid, &st, WNOHANG);
+    if (r == c.pid) {
+      c.running = false;
+      c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+      if (c.status == 0)
+        spdlog::info("{} finished", c.name);
+      else if (WIFSIGNALED(st))
+        spdlog::error("{} killed by signal {}", c.name, WTERMSIG(st));
+      else
+        spdlog::error("{} failed with exit code {}", c.name, c.status);
+    } else {
+      ++running;
+    }
+  }
+  return running;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  service::cli args;
+  std::optional<config> cfg;
+  try {
+    args = service::parse_cli(argc, argv, {});
+    if (std::find(args.flags.begin(), args.flags.end(), "help") != args.flags.end()) {
+      std::printf("usage: %s --config FILE [--set key=value]...\n", process_name);
+      return service::exit_ok;
+    }
+    cfg.emplace(service::load_config(args));
+    if (cfg->str("input").empty())
+      throw config_error("key 'input': must be set (pcap:PATH or iface:NAME)");
+  } catch (const config_error& e) {
+    service::fail(process_name, e.what());
+    return service::exit_config;
+  }
+  service::setup_logging(process_name, *cfg);
+  const auto& stop = service::install_stop_signals();
+  const auto dir = self_dir();
+  const auto base = common_args(args);
+
+  std::vector<child> exporters;
+  for (const auto& ch : service::active_channels(*cfg)) {
+    int n = service::instances_of(*cfg, ch);
+    for (int i = 0; i < n; ++i) {
+      auto a = base;
+      a.insert(a.end(), {"--channel", ch.name(), "--instance", std::to_string(i)});
+      child c{"exporter " + ch.name() + "#" + std::to_string(i)};
+      c.pid = spawn(dir + "/metaprobe-exporter", a);
+      c.running = c.pid > 0;
+      spdlog::info("started {} (pid {})", c.name, c.pid);
+      exporters.push_back(c);
+    }
+  }
+  std::vector<child> capture{{"capture"}};
+  capture[0].pid = spawn(dir + "/metaprobe-capture", base);
+  capture[0].running = capture[0].pid > 0;
+  spdlog::info("started capture (pid {})", capture[0].pid);
+
+  bool stop_forwarded = false;
+  while (reap(capture) > 0) {
+    if (stop.load() && !stop_forwarded) {
+      spdlog::info("stopping: draining capture");
+      kill(capture[0].pid, SIGTERM);
+      stop_forwarded = true;
+    }
+    // an exporter that dies while capture runs is reported right away
+    reap(exporters);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // Capture sent end of stream (or failed): give the exporters time to
+  // write everything out, then stop them.
+  const auto timeout = std::chrono::seconds(capture[0].status == 0 ? 60 : 5);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool termed = false;
+  while (reap(exporters) > 0) {
+    if (!termed && (std::chrono::steady_clock::now() > deadline || capture[0].status != 0)) {
+      for (auto& e : exporters)
+        if (e.running)
+          kill(e.pid, SIGTERM);
+      termed = true;
+      deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    } else if (termed && std::chrono::steady_clock::now() > deadline) {
+      for (auto& e : exporters)
+        if (e.running) {
+          spdlog::error("{} does not stop: killing it", e.name);
+          kill(e.pid, SIGKILL);
+        }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  int rc = capture[0].status;
+  for (const auto& e : exporters)
+    if (rc == 0 && e.status != 0)
+      rc = e.status;
+  if (rc == 0)
+    spdlog::info("all done");
+  return rc == 0 ? service::exit_ok : service::exit_failure;
+}
