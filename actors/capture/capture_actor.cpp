@@ -29,7 +29,21 @@ struct capture_state {
     stats->set("capture.packets", packets);
     stats->set("capture.dropped_packets", dropped_packets);
     stats->set("capture.backpressure_waits", backpressure_waits);
-    source->publish_counters(*stats, "capture.");
+    const auto& c = source->counters();
+    stats->set("capture.source.packets", c.packets);
+    stats->set("capture.source.bytes", c.bytes);
+    stats->set("capture.source.wire_bytes", c.wire_bytes);
+    stats->set("capture.source.truncated_records", c.truncated_records);
+    stats->set("capture.source.read_errors", c.read_errors);
+    for (size_t i = 0; i < c.status.size(); ++i)
+      stats->set(std::string("capture.decode.") + to_string(static_cast<decode_status>(i)),
+                 c.status[i]);
+    pcap_live_stats live;
+    if (source->live_stats(live)) {
+      stats->set("capture.kernel.received", live.received);
+      stats->set("capture.kernel.dropped", live.dropped);
+      stats->set("capture.kernel.if_dropped", live.if_dropped);
+    }
   }
 
   template <class Self>

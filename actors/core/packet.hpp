@@ -74,6 +74,8 @@ struct decoded_packet {
   ip_address dst;
   uint16_t l3_off = 0;           // offset of the IP header
   uint16_t l3_len = 0;           // IP total length as captured-and-claimed (min of both)
+  uint16_t l3_wire_len = 0;      // IP total length as on the wire (min of claimed and
+                                 // wire bytes): byte counters of snaplen-cut captures
   uint16_t l4_off = 0;           // offset of the TCP/UDP header (0 if none)
   uint16_t payload_off = 0;      // offset of the L4 payload
   uint16_t payload_len = 0;      // L4 payload bytes present in the capture

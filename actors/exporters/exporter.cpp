@@ -64,7 +64,13 @@ bool exporter::run(const std::atomic<bool>& stop, std::string& error) {
       drain_until = std::chrono::steady_clock::now() + opts_.drain;
     }
     zmq::pollitem_t items[] = {{sock.handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, 1, draining ? std::chrono::milliseconds(50) : opts_.tick);
+    try {
+      zmq::poll(items, 1, draining ? std::chrono::milliseconds(50) : opts_.tick);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR)
+        throw;
+      continue; // a signal (stop request) interrupted the wait
+    }
     bool eos = false;
     bool got = false;
     if (items[0].revents & ZMQ_POLLIN) {

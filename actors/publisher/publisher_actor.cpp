@@ -52,7 +52,7 @@ publisher_fn(publisher_actor::stateful_pointer<publisher_state> self,
       auto& st = self->state;
       st.pub->finish();
       st.report();
-      self->send(st.waiter, done_atom::value);
+      caf::anon_send(st.waiter, done_atom::value);
       self->quit();
     },
   };

@@ -31,13 +31,13 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
   o.capture.batch_size = static_cast<size_t>(cfg.integer("batch_size"));
 
   auto ns = [](double s) { return static_cast<uint64_t>(s * 1e9); };
-  o.classifier.max_flows = static_cast<size_t>(cfg.integer("flow_max"));
+  o.classifier.max_flows = static_cast<uint32_t>(cfg.integer("flow_max"));
   o.classifier.inactive_timeout_ns = ns(cfg.seconds("flow_inactive_timeout"));
   o.classifier.active_timeout_ns = ns(cfg.seconds("flow_active_timeout"));
   o.classifier.tcp_close_linger_ns = ns(cfg.seconds("tcp_close_linger"));
-  o.classifier.max_ooo_bytes = static_cast<size_t>(cfg.size("tcp_max_ooo_bytes"));
-  o.classifier.frag.timeout_ns = ns(cfg.seconds("frag_timeout"));
-  o.classifier.frag.max_datagrams = static_cast<size_t>(cfg.integer("frag_max_datagrams"));
+  o.classifier.max_ooo_bytes = static_cast<uint32_t>(cfg.size("tcp_max_ooo_bytes"));
+  o.classifier.frag_timeout_ns = ns(cfg.seconds("frag_timeout"));
+  o.classifier.frag_max_datagrams = static_cast<uint32_t>(cfg.integer("frag_max_datagrams"));
 
   o.parsers.http_parse_reply = cfg.flag("http_parse_reply");
   o.parsers.ssl_parse_reply = cfg.flag("ssl_parse_reply");

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: Apache-2.0
+// The one list of configuration keys. config/metaprobe.conf documents the
+// same keys in the same order (a unit test checks that every key appears
+// there and in docs/configuration.md).
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "core/config.hpp"
+
+namespace metaprobe {
+namespace {
+
+// ---- small builders so the table below reads like documentation ----
+
+key_spec make(std::string name, key_type type, std::string def, std::string doc) {
+  key_spec k;
+  k.name = std::move(name);
+  k.type = type;
+  k.default_value = std::move(def);
+  k.doc = std::move(doc);
+  return k;
+}
+
+key_spec str_key(std::string name, std::string def, std::string doc) {
+  return make(std::move(name), key_type::string, std::move(def), std::move(doc));
+}
+
+key_spec path_key(std::string name, std::string def, std::string doc) {
+  return make(std::move(name), key_type::path, std::move(def), std::move(doc));
+}
+
+key_spec int_key(std::string name, int64_t min, int64_t max, std::string def, std::string doc) {
+  key_spec k = make(std::move(name), key_type::integer, std::move(def), std::move(doc));
+  k.min = min;
+  k.max = max;
+  return k;
+}
+
+key_spec mask_key(std::string name, int64_t max, std::string def, std::string doc) {
+  key_spec k = make(std::move(name), key_type::mask, std::move(def), std::move(doc));
+  k.min = 0;
+  k.max = max;
+  return k;
+}
+
+key_spec bool_key(std::string name, std::string def, std::string doc) {
+  return make(std::move(name), key_type::boolean, std::move(def), std::move(doc));
+}
+
+key_spec duration_key(std::string name, double min_s, double max_s, std::string def,
+                      std::string doc, double bare_unit_s = 1) {
+  key_spec k = make(std::move(name), key_type::duration, std::move(def), std::move(doc));
+  k.min_s = min_s;
+  k.max_s = max_s;
+  k.bare_unit_s = bare_unit_s;
+  return k;
+}
+
+key_spec size_key(std::string name, int64_t min, int64_t max, std::string def, std::string doc) {
+  key_spec k = make(std::move(name), key_type::size, std::move(def), std::move(doc));
+  k.min = min;
+  k.max = max;
+  return k;
+}
+
+key_spec endpoints_key(std::string name, std::string doc) {
+  return make(std::move(name), key_type::endpoints, "", std::move(doc));
+}
+
+key_spec enum_key(std::string name, std::vector<std::string> choices, std::string def,
+                  std::string doc) {
+  key_spec k = make(std::move(name), key_type::enumeration, std::move(def), std::move(doc));
+  k.choices = std::move(choices);
+  return k;
+}
+
+key_spec format_key(std::string name, std::string kind, std::string def, std::string doc) {
+  key_spec k = make(std::move(name), key_type::format, std::move(def), std::move(doc));
+  k.format_kind = std::move(kind);
+  return k;
+}
+
+// ---- extra checks ----
+
+std::string check_input(const std::string& v) {
+  if (v.empty() || v == "dpdk")
+    return {};
+  auto has_arg = [&](std::string_view prefix) {
+    return v.size() > prefix.size() && v.compare(0, prefix.size(), prefix) == 0;
+  };
+  if (has_arg("pcap:") || has_arg("iface:"))
+    return {};
+  return "expected pcap:PATH, iface:NAME or dpdk, got '" + v + "'";
+}
+
+std::string check_zmq_endpoint(const std::string& v, bool allow_empty) {
+  if (v.empty())
+    return allow_empty ? std::string{} : std::string{"expected a ZeroMQ endpoint, got ''"};
+  for (std::string_view scheme : {"ipc://", "tcp://", "inproc://"}) {
+    if (v.size() > scheme.size() && v.compare(0, scheme.size(), scheme) == 0 &&
+        v.find_first_of(" \t") == std::string::npos)
+      return {};
+  }
+  return "expected a ZeroMQ endpoint (ipc://PATH, tcp://HOST:PORT or inproc://NAME), got '" +
+         v + "'";
+}
+
+// The record channels (core/channels.hpp) derive 8 endpoints from this
+// base: ipc://PATH-<group>-<sink> or tcp://HOST:(PORT + 0..7).
+std::string check_channel_endpoint(const std::string& v) {
+  std::string_view s(v);
+  if (s.size() > 6 && s.compare(0, 6, "ipc://") == 0 && s.find_first_of(" \t") == std::string_view::npos)
+    return {};
+  if (s.size() > 6 && s.compare(0, 6, "tcp://") == 0) {
+    size_t colon = s.rfind(':');
+    if (colon > 6 && colon + 1 < s.size()) {
+      std::string_view port = s.substr(colon + 1);
+      bool digits = port.size() <= 5 && std::all_of(port.begin(), port.end(),
+                                                    [](char c) { return c >= '0' && c <= '9'; });
+      if (digits && std::stoi(std::string(port)) >= 1 && std::stoi(std::string(port)) <= 65528)
+        return {};
+    }
+    return "expected tcp://HOST:PORT with PORT 1..65528 (channels use PORT+0..7), got '" + v + "'";
+  }
+  return "expected ipc://PATH or tcp://HOST:PORT, got '" + v + "'";
+}
+
+std::vector<key_spec> build_schema() {
+  std::vector<key_spec> s;
+  std::string section;
+  auto add = [&](key_spec k) {
+    k.section = section;
+    s.push_back(std::move(k));
+  };
+
+  section = "Capture";
+  {
+    key_spec k = str_key("input", "",
+                         "packet source: pcap:PATH (capture file), iface:NAME (live "
+                         "interface) or dpdk; must be set for capture");
+    k.check = check_input;
+    add(std::move(k));
+  }
+  add(int_key("workers", 1, 64, "1", "worker pipelines (flow-hash shards)"));
+  add(int_key("snaplen", 64, 262144, "65535", "bytes captured per packet"));
+  add(str_key("bpf_filter", "", "BPF filter applied to pcap and live inputs (empty: all traffic)"));
+  add(str_key("dpdk_eal_args", "",
+              "DPDK EAL arguments for input=dpdk, e.g. --no-huge --vdev=net_pcap0,rx_pcap=FILE"));
+  add(int_key("batch_size", 1, 4096, "256", "packets per capture burst"));
+
+  section = "Subscribers";
+  add(path_key("subscribers_file", "",
+               "file of `ip login` lines giving LOGIN for subscriber addresses (empty: no logins)"));
+
+  section = "Flows and reassembly";
+  add(int_key("flow_max", 1, 100000000, "1000000", "flow table capacity per worker"));
+  add(duration_key("flow_inactive_timeout", 1, 86400, "30",
+                   "a flow idle this long is exported and forgotten"));
+  add(duration_key("flow_active_timeout", 1, 86400, "300",
+                   "a long flow is exported (and counting restarts) after this long"));
+  add(duration_key("tcp_close_linger", 0, 300, "2",
+                   "time a TCP flow is kept after FIN/RST for late packets"));
+  add(size_key("tcp_max_ooo_bytes", 0, int64_t{1} << 30, "65536",
+               "out-of-order TCP bytes buffered per direction before a gap is declared"));
+  add(duration_key("frag_timeout", 1, 3600, "30", "incomplete IP datagrams are dropped after this long"));
+  add(int_key("frag_max_datagrams", 0, 10000000, "4096",
+              "IP datagrams under reassembly per worker (0: fragments are not reassembled)"));
+
+  section = "Parsers";
+  add(bool_key("http_parse_reply", "0", "also export HTTP responses (http_reply template)"));
+  add(bool_key("ssl_parse_reply", "0", "also export TLS ServerHello data (ssl_reply template)"));
+  add(size_key("parser_max_line", 64, 1 << 20, "8192",
+               "longest protocol line (HTTP/SIP/FTP/mail) a parser accepts"));
+  add(size_key("parser_max_field", 16, 1 << 20, "4096",
+               "longest single field value kept; longer values are truncated"));
+  add(int_key("parser_max_headers", 1, 10000, "128", "header lines parsed per message"));
+
+  section = "IPFIX export";
+  add(str_key("ipfix_dev", "",
+              "network interface for export (accepted for compatibility; metaprobe sends via "
+              "the routing table)"));
+  add(endpoints_key("ipfix_udp_collectors", "clickstream collectors over UDP, host:port list"));
+  add(endpoints_key("ipfix_tcp_collectors", "clickstream collectors over TCP, host:port list"));
+  add(endpoints_key("ipfix_meta_udp_collectors",
+                    "metadata (SIP, FTP, IM, mail, raw) collectors over UDP"));
+  add(endpoints_key("ipfix_meta_tcp_collectors", "metadata collectors over TCP"));
+  add(endpoints_key("ipfix_dns_udp_collectors", "DNS collectors over UDP"));
+  add(endpoints_key("ipfix_dns_tcp_collectors", "DNS collectors over TCP"));
+  add(endpoints_key("ipfix_full_udp_collectors", "full-flow collectors over UDP"));
+  add(endpoints_key("ipfix_full_tcp_collectors", "full-flow collectors over TCP"));
+  add(path_key("ipfix_file", "", "clickstream IPFIX file (RFC 5655); empty: none"));
+  add(path_key("ipfix_meta_file", "", "metadata IPFIX file; empty: none"));
+  add(path_key("ipfix_dns_file", "", "DNS IPFIX file; empty: none"));
+  add(path_key("ipfix_full_file", "", "full-flow IPFIX file; empty: none"));
+  add(duration_key("ipfix_udp_template_timer", 1, 3600, "20",
+                   "templates are resent to UDP collectors this often"));
+  add(int_key("ipfix_mtu", 512, 65535, "1400", "largest IPFIX message sent (bytes)"));
+  add(int_key("ipfix_observation_domain", 0, 4294967295LL - 64, "1",
+              "observation domain id of the first exporter instance; instance N uses base+N"));
+  add(int_key("ipfix_tcp_buffer", 0, 100000000, "100000",
+              "records buffered per TCP collector while it is unreachable; more are dropped"));
+  add(int_key("ipfix_max_string", 16, 65535, "4096",
+              "longest string field exported; longer values are truncated"));
+  add(duration_key("netflow_timeout", 1, 3600, "30",
+                   "period of the `Statistics on NFLW_export` log line"));
+  add(mask_key("dbg_log_mask", 0xffffffffLL, "0",
+               "debug log mask, decimal or hex; 0x80 logs export statistics"));
+
+  section = "Text export: HTTP (url)";
+  add(int_key("ajb_save_url", -1, 1, "0", "write HTTP requests to text files: 0 off, 1 or -1 on"));
+  add(path_key("ajb_url_path", "/var/dump/dpi", "directory of the url text files"));
+  add(duration_key("ajb_url_ftimeout", 1, 86400, "30",
+                   "a non-empty file is finished after this many seconds"));
+  add(size_key("ajb_url_fsize", 1024, int64_t{1} << 40, "100M", "a file is finished at this size"));
+  add(size_key("ajb_url_bufsize", 0, 64 << 20, "64K", "write buffer (0: write every record)"));
+  add(format_key("ajb_save_url_format", "url",
+                 "ts:prg:login:ipsrc:ipdst:host:path:ref:uagent:cookie:tphost:blockd:method",
+                 "fields of a url line, colon-separated"));
+
+  section = "Text export: TLS/QUIC server names (ssl)";
+  add(int_key("ajb_save_ssl", -1, 7, "0",
+              "mask of names written to ssl text files: 1 TLS SNI, 2 CNAME, 4 QUIC SNI, -1 all, "
+              "0 off"));
+  add(path_key("ajb_ssl_path", "/var/dump/dpi", "directory of the ssl text files"));
+  add(duration_key("ajb_ssl_ftimeout", 1, 86400, "30",
+                   "a non-empty file is finished after this many seconds"));
+  add(size_key("ajb_ssl_fsize", 1024, int64_t{1} << 40, "100M", "a file is finished at this size"));
+  add(size_key("ajb_ssl_bufsize", 0, 64 << 20, "64K", "write buffer (0: write every record)"));
+  add(format_key("ajb_save_ssl_format", "ssl", "ts:prg:login:ipsrc:ipdst:host:tphost:blockd:method",
+                 "fields of an ssl line, colon-separated"));
+
+  section = "Text export: SIP (sip)";
+  add(int_key("ajb_save_sip", -1, 1, "0", "write SIP messages to text files: 0 off, 1 or -1 on"));
+  add(path_key("ajb_sip_path", "/var/dump/dpi", "directory of the sip text files"));
+  add(duration_key("ajb_sip_ftimeout", 1, 86400, "30",
+                   "a non-empty file is finished after this many seconds"));
+  add(size_key("ajb_sip_fsize", 1024, int64_t{1} << 40, "100M", "a file is finished at this size"));
+  add(size_key("ajb_sip_bufsize", 0, 64 << 20, "64K", "write buffer (0: write every record)"));
+  add(format_key("ajb_save_sip_format", "sip", "ts:ssid:ipsrc:ipdst:login:msg:scode:from:to:callid:uagent",
+                 "fields of a sip line, colon-separated"));
+
+  section = "Text export: DNS (dns)";
+  add(int_key("ajb_save_dns", 0, 2, "0",
+              "0 off, 1 or 2 write DNS text files (2 is the seed's \"also IPFIX\"; DNS IPFIX "
+              "export follows ipfix_dns_*)"));
+  add(path_key("ajb_dns_path", "/var/dump/dpi", "directory of the dns text files"));
+  add(duration_key("ajb_dns_ftimeout", 1, 86400, "1",
+                   "a non-empty file is finished after this many MINUTES (or 90s, 5m, ...)", 60));
+  add(size_key("ajb_dns_fsize", 1024, int64_t{1} << 40, "100M", "a file is finished at this size"));
+  add(size_key("ajb_dns_bufsize", 0, 64 << 20, "64K", "write buffer (0: write every record)"));
+  add(format_key("ajb_save_dns_format", "dns",
+                 "ts:ssid:login:ipsrc:ipdst:psrc:pdst:transport:host:rrtype:rrclass:ttl:rdlen:rdata",
+                 "fields of a dns line, colon-separated"));
+
+  section = "Processes and channels";
+  {
+    key_spec k = str_key("channel_endpoint", "ipc:///tmp/metaprobe",
+                         "ZeroMQ base of the record channels: ipc://PATH gives "
+                         "PATH-<group>-<sink>, tcp://HOST:PORT gives PORT+0..7");
+    k.check = check_channel_endpoint;
+    add(std::move(k));
+  }
+  add(int_key("publisher_hwm", 1, 10000000, "1000",
+              "record batches queued per channel before the publisher drops (counted)"));
+  add(int_key("publisher_block_ms", -1, 60000, "-1",
+              "how long the publisher waits on a full channel: -1 auto (block on capture-file "
+              "input, never on live input), 0 never, N milliseconds"));
+  {
+    key_spec k = int_key("exporter_instances", 1, 64, "1",
+                         "exporter processes per sink group (suffix: clickstream, meta, dns, "
+                         "fullflow, text)");
+    k.pattern = true;
+    k.suffixes = {"clickstream", "meta", "dns", "fullflow", "text"};
+    add(std::move(k));
+  }
+  add(int_key("bridge_channel_num", 0, 65535, "0", "BRIDGE_CHANNEL_NUM put into every record"));
+  add(enum_key("log_level", {"trace", "debug", "info", "warn", "error", "critical", "off"}, "info",
+               "least severe message logged"));
+  add(path_key("log_dir", "./log", "directory of the statistics and alert logs"));
+  {
+    key_spec k = str_key("control_listen", "",
+                         "ZeroMQ endpoint of the control/console socket, e.g. "
+                         "tcp://127.0.0.1:7300 (empty: off)");
+    k.check = [](const std::string& v) { return check_zmq_endpoint(v, true); };
+    add(std::move(k));
+  }
+  add(endpoints_key("metrics_listen", "host:port of the metrics HTTP endpoint (empty: off)"));
+  add(path_key("run_dir", "./run", "directory of pid files and local sockets"));
+  return s;
+}
+
+} // namespace
+
+const std::vector<key_spec>& config_schema() {
+  static const std::vector<key_spec> schema = build_schema();
+  return schema;
+}
+
+const key_spec* find_key_spec(std::string_view key) {
+  // Index of the plain keys; pattern keys are few and checked in order.
+  static const std::unordered_map<std::string_view, const key_spec*> plain = [] {
+    std::unordered_map<std::string_view, const key_spec*> m;
+    for (const auto& k : config_schema())
+      if (!k.pattern)
+        m.emplace(k.name, &k);
+    return m;
+  }();
+  auto it = plain.find(key);
+  if (it != plain.end())
+    return it->second;
+  for (const auto& k : config_schema()) {
+    if (!k.pattern)
+      continue;
+    if (key.size() <= k.name.size() + 1 || key.compare(0, k.name.size(), k.name) != 0 ||
+        key[k.name.size()] != '.')
+      continue;
+    std::string_view suffix = key.substr(k.name.size() + 1);
+    if (k.suffixes.empty()) {
+      bool ok = std::all_of(suffix.begin(), suffix.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+      });
+      return ok ? &k : nullptr;
+    }
+    for (const auto& s : k.suffixes)
+      if (suffix == s)
+        return &k;
+    return nullptr;
+  }
+  return nullptr;
+}
+
+const std::vector<std::string>& text_format_fields(std::string_view kind) {
+  // Seed names first, metaprobe additions (psrc, pdst, methodname, uri,
+  // ctype, gateways) after.
+  static const std::vector<std::string> url = {
+      "ts",     "prg",    "login", "ipsrc", "ipdst",  "host", "path",   "ref",        "uagent",
+      "cookie", "ssid",   "tphost", "blockd", "method", "psrc", "pdst", "methodname"};
+  static const std::vector<std::string> sip = {
+      "ts",     "ssid", "ipsrc", "ipdst", "login", "msg",  "scode", "from", "to",
+      "callid", "uagent", "psrc", "pdst", "uri",   "ctype", "gateways"};
+  static const std::vector<std::string> dns = {
+      "ts",   "ipsrc",  "ipdst",   "ssid", "login", "host", "rrtype",   "rrclass",
+      "ttl",  "rdlen",  "rdata",   "psrc", "pdst",  "transport"};
+  static const std::vector<std::string> none;
+  if (kind == "url" || kind == "ssl")
+    return url;
+  if (kind == "sip")
+    return sip;
+  if (kind == "dns")
+    return dns;
+  return none;
+}
+
+} // namespace metaprobe
