@@ -121,6 +121,12 @@ int main(int argc, char** argv) {
     usage(stderr);
     return service::exit_config;
   }
+  if (opts.listen.rfind("udp:", 0) != 0 && opts.listen.rfind("tcp:", 0) != 0 &&
+      opts.listen.rfind("file:", 0) != 0) {
+    service::fail(process_name, "--listen " + opts.listen +
+                                  ": expected udp:HOST:PORT, tcp:HOST:PORT or file:PATH");
+    return service::exit_config;
+  }
 
   std::FILE* out = stdout;
   if (!output.empty()) {

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// pcap_source: reads frames from a capture file (pcap or pcapng) or a live
+// interface through libpcap, copies each frame once into a packet_batch
+// arena and decodes it (capture/decoder.hpp). Plain C++, no CAF; the capture
+// actor owns one and calls next_batch() in its loop.
+//
+// Ownership and threading: a pcap_source is used by one thread at a time.
+// Frames returned by next_batch() live in batch.arena (reserved before the
+// first copy, so every decoded_packet::data pointer stays valid as long as
+// the batch lives); nothing in the batch refers to libpcap memory.
+//
+// Return codes of next_batch():
+//   > 0  number of frames appended to batch.packets (decoded, any status).
+//   0    file: end of file (eof() is now true). live: nothing arrived within
+//        the poll timeout (default 100 ms); eof() stays false so the caller
+//        can check for shutdown and call again.
+//   -1   read error; error() says why. A file with a read error is finished
+//        (eof() true). A file whose last record is cut short ends as a normal
+//        end of file; the cut record is counted in counters().truncated_records
+//        and logged once.
+// When an error or the end of file is met after some frames of the call were
+// read, those frames are returned first and the next call reports it.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "capture/decoder.hpp"
+#include "core/stream.hpp"
+
+struct pcap;
+
+namespace metaprobe {
+
+struct pcap_source_counters {
+  uint64_t packets = 0;    // frames read
+  uint64_t bytes = 0;      // captured bytes of those frames
+  uint64_t wire_bytes = 0; // their original lengths
+  std::array<uint64_t, decode_status_count> status{}; // indexed by decode_status
+  uint64_t truncated_records = 0; // file ended inside a record
+  uint64_t read_errors = 0;
+  uint64_t empty_polls = 0;       // live: next_batch returned 0 (timeout)
+
+  uint64_t count(decode_status s) const { return status[static_cast<size_t>(s)]; }
+};
+
+// Kernel/driver counters of a live capture (pcap_stats).
+struct pcap_live_stats {
+  uint64_t received = 0;
+  uint64_t dropped = 0;    // dropped for lack of buffer space
+  uint64_t if_dropped = 0; // dropped by the interface/driver
+};
+
+class pcap_source {
+public:
+  static constexpr size_t default_arena_bytes = 1 << 20;
+  static constexpr int default_poll_timeout_ms = 100;
+  static constexpr int default_live_buffer_bytes = 32 << 20;
+
+  // Opens a pcap or pcapng file. nullptr (and `error` set) when the file
+  // cannot be opened or its link type is not supported by the decoder.
+  static std::unique_ptr<pcap_source> open_file(const std::string& path,
+                                                std::string& error);
+
+  // Opens a live interface in promiscuous, non-blocking mode with the given
+  // snap length (<= 0: 262144) and optional BPF filter (empty: none).
+  static std::unique_ptr<pcap_source> open_live(const std::string& iface, int snaplen,
+                                                const std::string& bpf,
+                                                std::string& error);
+
+  ~pcap_source();
+  pcap_source(const pcap_source&) = delete;
+  pcap_source& operator=(const pcap_source&) = delete;
+
+  // Clears `batch` (packets and arena), reserves room and reads up to
+  // max_packets frames into it. See the return codes above.
+  std::ptrdiff_t next_batch(packet_batch& batch, size_t max_packets);
+
+  int linktype() const { return linktype_; }
+  int snaplen() const { return snaplen_; }
+  bool live() const { return live_; }
+  bool eof() const { return eof_; }
+  std::string error() const { return error_; }
+  const std::string& name() const { return name_; }
+  const pcap_source_counters& counters() const { return counters_; }
+
+  // Live sources: kernel counters. False for files or when libpcap fails.
+  bool live_stats(pcap_live_stats& out) const;
+
+  // Arena bytes reserved per batch (a bigger frame still fits: it starts a
+  // batch of its own). Live poll timeout in milliseconds.
+  void set_arena_bytes(size_t n) { arena_bytes_ = n; }
+  void set_poll_timeout_ms(int ms) { poll_timeout_ms_ = ms; }
+
+private:
+  pcap_source() = default;
+  enum class read_result { packet, none, end, error };
+  read_result read_one(const uint8_t*& data, uint32_t& caplen, uint32_t& len,
+                       uint64_t& ts_ns);
+  bool append(packet_batch& batch, const uint8_t* data, uint32_t caplen, uint32_t len,
+              uint64_t ts_ns);
+  void read_available(packet_batch& batch, size_t max_packets);
+  bool wait_readable();
+
+  pcap* handle_ = nullptr;
+  std::string name_;
+  int linktype_ = 0;
+  int snaplen_ = 0;
+  bool live_ = false;
+  bool nano_ = false;  // timestamps in ns (else us)
+  bool eof_ = false;
+  bool failed_ = false; // error pending to report / reported
+  std::string error_;
+  int fd_ = -1;         // live: selectable descriptor (-1: none)
+  size_t arena_bytes_ = default_arena_bytes;
+  int poll_timeout_ms_ = default_poll_timeout_ms;
+  pcap_source_counters counters_;
+
+  // A frame read when the batch arena was full: first of the next batch.
+  bool has_pending_ = false;
+  std::vector<uint8_t> pending_;
+  uint32_t pending_len_ = 0;
+  uint64_t pending_ts_ = 0;
+};
+
+} // namespace metaprobe

@@ -1,0 +1,621 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "classifier/classifier_core.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace metaprobe {
+
+namespace {
+
+constexpr uint8_t tcp_fin = 0x01;
+constexpr uint8_t tcp_syn = 0x02;
+constexpr uint8_t tcp_rst = 0x04;
+constexpr uint8_t tcp_ack = 0x10;
+constexpr uint8_t ipproto_tcp = 6;
+constexpr uint8_t ipproto_udp = 17;
+
+size_t di(direction d) {
+  return static_cast<size_t>(d);
+}
+
+uint64_t ip_bytes(const decoded_packet& p) {
+  return p.l3_wire_len ? p.l3_wire_len : p.l3_len;
+}
+
+// Half of a duration in ns, in ms rounded to nearest, at least 1.
+uint32_t half_ms(uint64_t ns) {
+  uint64_t ms = (ns / 2 + 500'000) / 1'000'000;
+  return static_cast<uint32_t>(std::min<uint64_t>(std::max<uint64_t>(ms, 1),
+                                                  std::numeric_limits<uint32_t>::max()));
+}
+
+ip_reassembly_limits reassembly_limits(const classifier_options& o) {
+  ip_reassembly_limits l;
+  l.max_datagrams = o.frag_max_datagrams;
+  l.max_fragments = o.frag_max_fragments;
+  l.timeout_ns = o.frag_timeout_ns;
+  l.max_buffered_bytes = static_cast<size_t>(o.frag_max_buffered_bytes);
+  return l;
+}
+
+flow_table_options table_options(const classifier_options& o) {
+  flow_table_options t;
+  t.max_flows = o.max_flows;
+  t.inactive_timeout_ns = o.inactive_timeout_ns;
+  t.active_timeout_ns = o.active_timeout_ns;
+  t.tcp_close_linger_ns = o.tcp_close_linger_ns;
+  return t;
+}
+
+} // namespace
+
+// ---------------------------------------------------------------- output
+
+void classifier_output::clear() {
+  for (auto& b : per_proto) {
+    b.infos.clear();
+    b.summaries.clear();
+    b.events.clear();
+    b.sources.clear();
+    b.bytes.clear();
+  }
+  summaries.clear();
+}
+
+bool classifier_output::empty() const {
+  for (const auto& b : per_proto)
+    if (!b.events.empty())
+      return false;
+  return summaries.empty();
+}
+
+// ---------------------------------------------------------------- setup
+
+classifier_core::classifier_core(const classifier_options& opts, uint16_t shard,
+                                 session_id_generator ids,
+                                 const std::vector<protocol_entry>& protocols)
+  : opts_(opts), shard_(shard), ids_(ids), protocols_(protocols),
+    table_(table_options(opts)), reasm_(reassembly_limits(opts)) {
+  tcp_opts_.max_ooo_bytes = opts.max_ooo_bytes;
+  tcp_opts_.max_ooo_segments = opts.max_ooo_segments;
+  tcp_port_.assign(65536, 0);
+  udp_port_.assign(65536, 0);
+  // Port tables hold registry index + 1 in a byte: at most 255 entries.
+  size_t n = std::min<size_t>(protocols_.size(), 255);
+  slots_.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const protocol_entry& e = protocols_[i];
+    proto_slot& s = slots_[i];
+    s.entry = &e;
+    s.tcp_parser = e.make_stream != nullptr;
+    s.udp_parser = e.make_datagram != nullptr;
+    per_proto_size_ = std::max(per_proto_size_, static_cast<size_t>(e.id) + 1);
+    for (uint16_t port : e.tcp_ports)
+      if (!tcp_port_[port])
+        tcp_port_[port] = static_cast<uint8_t>(i + 1);
+    for (uint16_t port : e.udp_ports)
+      if (!udp_port_[port])
+        udp_port_[port] = static_cast<uint8_t>(i + 1);
+    if (e.probe) {
+      if (s.tcp_parser || !e.tcp_ports.empty())
+        any_tcp_probe_ = true;
+      if (s.udp_parser || !e.udp_ports.empty())
+        any_udp_probe_ = true;
+    }
+  }
+  tallies_.resize(tally_slots);
+  sink_.core = this;
+}
+
+void classifier_core::prepare(classifier_output& out) {
+  out_ = &out;
+  if (out.per_proto.size() < per_proto_size_)
+    out.per_proto.resize(per_proto_size_);
+  for (size_t i = 0; i < out.per_proto.size(); ++i)
+    out.per_proto[i].proto = static_cast<app_protocol>(i);
+}
+
+// ---------------------------------------------------------------- entry points
+
+void classifier_core::process(const packet_batch_ptr& batch, classifier_output& out) {
+  if (!batch)
+    return;
+  prepare(out);
+  batch_ = &batch;
+  for (const decoded_packet& p : batch->packets) {
+    ++counters_.packets;
+    ++counters_.by_status[std::min<size_t>(static_cast<size_t>(p.status),
+                                           decode_status_count - 1)];
+    if (p.status != decode_status::ok)
+      continue;
+    if (p.ts_ns > clock_)
+      clock_ = p.ts_ns;
+    expire(opts_.expire_per_packet);
+    if (p.is_fragment) {
+      handle_fragment(p);
+      continue;
+    }
+    packet_ctx ctx;
+    ctx.bytes = ip_bytes(p);
+    handle_packet(p, ctx);
+  }
+  batch_ = nullptr;
+  out_ = nullptr;
+}
+
+void classifier_core::advance_time(uint64_t now_ns, classifier_output& out) {
+  prepare(out);
+  clock_ = std::max(clock_, now_ns);
+  expire(opts_.expire_per_call);
+  reasm_.expire(clock_);
+  out_ = nullptr;
+}
+
+void classifier_core::flush_all(uint64_t now_ns, classifier_output& out) {
+  prepare(out);
+  clock_ = std::max(clock_, now_ns);
+  while (flow_entry* f = table_.oldest())
+    end_flow(*f, flow_end_reason::forced, clock_);
+  reasm_.clear();
+  for (auto& t : tallies_)
+    t.used = false;
+  out_ = nullptr;
+}
+
+void classifier_core::expire(uint32_t budget) {
+  flow_end_reason why = flow_end_reason::idle;
+  for (uint32_t n = 0; n < budget; ++n) {
+    flow_entry* f = table_.next_due(clock_, why);
+    if (!f)
+      break;
+    end_flow(*f, why, clock_);
+  }
+}
+
+// ---------------------------------------------------------------- packets
+
+void classifier_core::handle_fragment(const decoded_packet& p) {
+  ++counters_.fragments;
+  reasm_.expire(clock_);
+  uint32_t h = p.flow_hash ^ (p.frag_id * 0x9E3779B1u);
+  frag_tally& t = tallies_[(h ^ (h >> 16)) & (tally_slots - 1)];
+  if (!t.used || t.id != p.frag_id || t.src != p.src || t.dst != p.dst) {
+    if (t.used)
+      ++counters_.frag_tally_collisions;
+    t.used = true;
+    t.src = p.src;
+    t.dst = p.dst;
+    t.id = p.frag_id;
+    t.packets = 0;
+    t.bytes = 0;
+  }
+  ++t.packets;
+  t.bytes += ip_bytes(p);
+  if (!reasm_.add(p, reasm_buf_))
+    return;
+  ++counters_.reassembled;
+  packet_ctx ctx;
+  ctx.ephemeral = true;
+  ctx.packets = t.packets;
+  ctx.bytes = t.bytes;
+  ctx.fragments = t.packets;
+  t.used = false;
+  if (decode_reassembled(reasm_buf_.data(), static_cast<uint32_t>(reasm_buf_.size()), p,
+                         reasm_pkt_) != decode_status::ok ||
+      reasm_pkt_.is_fragment) {
+    ++counters_.reassembled_bad;
+    return;
+  }
+  handle_packet(reasm_pkt_, ctx);
+}
+
+void classifier_core::handle_packet(const decoded_packet& p, const packet_ctx& ctx) {
+  bool src_is_lo = true;
+  flow_key key = flow_key::of(p, src_is_lo);
+  flow_entry* f = table_.find(key, p.flow_hash);
+  bool tcp = p.l4_proto == ipproto_tcp;
+  if (f && tcp && f->closing && (p.tcp_flags & (tcp_syn | tcp_ack)) == tcp_syn) {
+    // A new connection on the tuple of one that has closed.
+    ++counters_.port_reuse;
+    end_flow(*f, flow_end_reason::end, clock_);
+    f = nullptr;
+  }
+  if (!f)
+    f = new_flow(p, key, src_is_lo);
+  flow_state& s = f->s;
+  direction dir = src_is_lo == s.client_is_lo ? direction::client_to_server
+                                              : direction::server_to_client;
+  direction_counters& d = s.dir[di(dir)];
+  if (d.packets == 0) {
+    d.first_ts_ns = p.ts_ns;
+    d.tos = p.tos;
+    d.l2 = p.l2;
+  }
+  d.packets += ctx.packets;
+  d.bytes += ctx.bytes;
+  d.last_ts_ns = std::max(d.last_ts_ns, p.ts_ns);
+  d.fragments += ctx.fragments;
+  table_.touch(*f, p.ts_ns);
+  if (tcp) {
+    d.tcp_flags |= p.tcp_flags;
+    handle_tcp(*f, dir, p, ctx);
+  } else if (p.l4_proto == ipproto_udp) {
+    handle_udp(*f, dir, p, ctx);
+  } else {
+    ++counters_.non_tcp_udp;
+  }
+}
+
+flow_entry* classifier_core::new_flow(const decoded_packet& p, const flow_key& key,
+                                      bool src_is_lo) {
+  if (table_.full()) {
+    ++counters_.table_full;
+    if (flow_entry* victim = table_.oldest()) {
+      ++counters_.evictions;
+      end_flow(*victim, flow_end_reason::evicted, clock_);
+    }
+  }
+  flow_entry* f = table_.create(key, p.flow_hash, p.ts_ns);
+  ++counters_.flows_created;
+  flow_state& s = f->s;
+  s.is_tcp = p.l4_proto == ipproto_tcp;
+  // The receiver of a first-seen SYN/ACK is the client; otherwise the sender.
+  bool client_is_src = !(s.is_tcp && (p.tcp_flags & (tcp_syn | tcp_ack)) == (tcp_syn | tcp_ack));
+  s.client_is_lo = client_is_src == src_is_lo;
+  flow_info& info = s.info;
+  info.flow_id = ++next_flow_id_;
+  info.session_id = ids_.next();
+  info.client = client_is_src ? p.src : p.dst;
+  info.server = client_is_src ? p.dst : p.src;
+  info.client_port = client_is_src ? p.sport : p.dport;
+  info.server_port = client_is_src ? p.dport : p.sport;
+  info.l4_proto = p.l4_proto;
+  info.proto = app_protocol::unknown;
+  info.l2 = p.l2;
+  info.first_ts_ns = p.ts_ns;
+  for (auto& st : f->stream)
+    st.bind(&tcp_opts_, &counters_.tcp);
+  detect_by_port(*f, p.ts_ns);
+  return f;
+}
+
+// ---------------------------------------------------------------- detection
+
+void classifier_core::detect_by_port(flow_entry& f, uint64_t ts_ns) {
+  flow_state& s = f.s;
+  const std::vector<uint8_t>* ports = nullptr;
+  bool can_probe = false;
+  if (s.info.l4_proto == ipproto_tcp) {
+    ports = &tcp_port_;
+    can_probe = any_tcp_probe_;
+  } else if (s.info.l4_proto == ipproto_udp) {
+    ports = &udp_port_;
+    can_probe = any_udp_probe_;
+  } else {
+    return;
+  }
+  uint8_t m = (*ports)[s.info.server_port];
+  if (!m)
+    m = (*ports)[s.info.client_port];
+  if (m) {
+    ++counters_.detected_port;
+    set_protocol(f, m - 1u, ts_ns);
+    return;
+  }
+  if (can_probe && opts_.max_probe_packets > 0) {
+    s.probing = true;
+  } else {
+    f.stream[0].set_store(false);
+    f.stream[1].set_store(false);
+  }
+}
+
+bool classifier_core::probe(flow_entry& f, direction dir, const uint8_t* data, uint32_t len,
+                            uint64_t ts_ns) {
+  bool tcp = f.s.is_tcp;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const protocol_entry& e = *slots_[i].entry;
+    if (!e.probe)
+      continue;
+    bool fits = tcp ? (slots_[i].tcp_parser || !e.tcp_ports.empty())
+                    : (slots_[i].udp_parser || !e.udp_ports.empty());
+    if (fits && e.probe(data, len, dir)) {
+      ++counters_.detected_probe;
+      set_protocol(f, i, ts_ns);
+      return true;
+    }
+  }
+  if (++f.s.probe_packets >= opts_.max_probe_packets)
+    stop_probing(f);
+  return false;
+}
+
+void classifier_core::stop_probing(flow_entry& f) {
+  f.s.probing = false;
+  ++counters_.undetected;
+  f.stream[0].set_store(false);
+  f.stream[1].set_store(false);
+}
+
+void classifier_core::set_protocol(flow_entry& f, size_t slot_index, uint64_t ts_ns) {
+  const proto_slot& sl = slots_[slot_index];
+  flow_state& s = f.s;
+  s.probing = false;
+  s.info.proto = sl.entry->id;
+  bool parser = s.is_tcp ? sl.tcp_parser : (s.info.l4_proto == ipproto_udp && sl.udp_parser);
+  if (parser) {
+    open(f, ts_ns);
+  } else {
+    f.stream[0].set_store(false);
+    f.stream[1].set_store(false);
+  }
+}
+
+void classifier_core::open(flow_entry& f, uint64_t ts_ns) {
+  stream_batch& b = batch_of(f);
+  stream_event ev;
+  ev.kind = stream_event_kind::open;
+  ev.flow_id = f.s.info.flow_id;
+  ev.ts_ns = ts_ns;
+  ev.info_index = static_cast<uint32_t>(b.infos.size());
+  b.infos.push_back(f.s.info);
+  b.events.push_back(ev);
+  f.s.has_parser = true;
+  ++counters_.parser_flows;
+  ++counters_.events;
+}
+
+// ---------------------------------------------------------------- TCP / UDP
+
+void classifier_core::handle_tcp(flow_entry& f, direction dir, const decoded_packet& p,
+                                 const packet_ctx& ctx) {
+  flow_state& s = f.s;
+  uint8_t fl = p.tcp_flags;
+  uint64_t ts = p.ts_ns;
+  uint8_t sa = fl & (tcp_syn | tcp_ack);
+  if (sa == tcp_syn) {
+    if (dir == direction::client_to_server && s.handshake == 0) {
+      s.handshake = 1;
+      s.syn_ts_ns = ts;
+    }
+  } else if (sa == (tcp_syn | tcp_ack)) {
+    if (dir == direction::server_to_client && s.handshake == 1 && ts >= s.syn_ts_ns) {
+      s.handshake = 2;
+      s.synack_ts_ns = ts;
+      s.rtt_half_ms = half_ms(ts - s.syn_ts_ns);
+    }
+  } else if ((fl & tcp_ack) && dir == direction::client_to_server && s.handshake == 2 &&
+             ts >= s.synack_ts_ns) {
+    s.handshake = 3;
+    s.rtt_half_ms = half_ms(ts - s.syn_ts_ns);
+  }
+
+  if (fl & tcp_rst) {
+    s.rst_seen = true;
+    table_.mark_closing(f, ts);
+    return; // RST payload (diagnostic text) is not stream data
+  }
+  tcp_stream& st = f.stream[di(dir)];
+  uint32_t seq = p.tcp_seq;
+  if (fl & tcp_syn) {
+    st.syn(seq);
+    ++seq; // data in a SYN starts after the SYN's sequence number
+  }
+  bool fin = (fl & tcp_fin) != 0;
+  if (p.payload_len > 0 || fin) {
+    sink_.flow = &f;
+    sink_.dir = dir;
+    sink_.ts_ns = ts;
+    sink_.ephemeral = ctx.ephemeral;
+    if (st.segment(seq, p.payload(), p.payload_len, fin, sink_) == segment_result::retransmission)
+      ++s.dir[di(dir)].retransmissions;
+  }
+  if (fin) {
+    s.fin_seen |= static_cast<uint8_t>(1u << di(dir));
+    if (s.fin_seen == 3)
+      table_.mark_closing(f, ts);
+  }
+}
+
+void classifier_core::handle_udp(flow_entry& f, direction dir, const decoded_packet& p,
+                                 const packet_ctx& ctx) {
+  if (p.payload_len == 0)
+    return;
+  flow_state& s = f.s;
+  if (!s.has_parser && s.probing)
+    probe(f, dir, p.payload(), p.payload_len, p.ts_ns);
+  if (!s.has_parser)
+    return;
+  stream_batch& b = batch_of(f);
+  stream_event ev;
+  ev.kind = stream_event_kind::datagram;
+  ev.dir = dir;
+  ev.flow_id = s.info.flow_id;
+  ev.ts_ns = p.ts_ns;
+  place(b, ev, p.payload(), p.payload_len, ctx.ephemeral);
+  b.events.push_back(ev);
+  ++counters_.events;
+}
+
+void classifier_core::stream_sink::on_data(uint32_t seq, const uint8_t* data, uint32_t len,
+                                           bool buffered) {
+  core->tcp_data(*flow, dir, seq, data, len, buffered || ephemeral, ts_ns);
+}
+
+void classifier_core::stream_sink::on_gap(uint32_t seq, uint32_t len) {
+  core->tcp_gap(*flow, dir, seq, len, ts_ns);
+}
+
+void classifier_core::tcp_data(flow_entry& f, direction dir, uint32_t seq, const uint8_t* data,
+                               uint32_t len, bool copy, uint64_t ts_ns) {
+  flow_state& s = f.s;
+  if (!s.has_parser) {
+    if (s.probing && data && len && probe(f, dir, data, len, ts_ns) && s.has_parser) {
+      // Bytes consumed while probing are lost to the parser: one gap each.
+      for (size_t x = 0; x < 2; ++x) {
+        uint64_t pre = s.pre_bytes[x];
+        if (!pre)
+          continue;
+        s.pre_bytes[x] = 0;
+        auto xd = static_cast<direction>(x);
+        uint32_t at = (xd == dir ? seq : f.stream[x].next_seq()) - static_cast<uint32_t>(pre);
+        tcp_gap(f, xd, at, static_cast<uint32_t>(std::min<uint64_t>(pre, UINT32_MAX)), ts_ns);
+      }
+    }
+    if (!s.has_parser) {
+      s.pre_bytes[di(dir)] += len;
+      return;
+    }
+  }
+  if (!data) { // track-only bytes cannot reach a parser (not expected)
+    tcp_gap(f, dir, seq, len, ts_ns);
+    return;
+  }
+  stream_batch& b = batch_of(f);
+  stream_event ev;
+  ev.kind = stream_event_kind::data;
+  ev.dir = dir;
+  ev.flow_id = s.info.flow_id;
+  ev.ts_ns = ts_ns;
+  ev.seq = seq;
+  place(b, ev, data, len, copy);
+  b.events.push_back(ev);
+  ++counters_.events;
+}
+
+void classifier_core::tcp_gap(flow_entry& f, direction dir, uint32_t seq, uint32_t len,
+                              uint64_t ts_ns) {
+  flow_state& s = f.s;
+  if (!s.has_parser) {
+    s.pre_bytes[di(dir)] += len;
+    return;
+  }
+  stream_batch& b = batch_of(f);
+  stream_event ev;
+  ev.kind = stream_event_kind::gap;
+  ev.dir = dir;
+  ev.flow_id = s.info.flow_id;
+  ev.ts_ns = ts_ns;
+  ev.seq = seq;
+  ev.len = len;
+  b.events.push_back(ev);
+  ++counters_.events;
+}
+
+void classifier_core::place(stream_batch& b, stream_event& ev, const uint8_t* data, uint32_t len,
+                            bool copy) {
+  ev.len = len;
+  if (!copy && batch_ && *batch_ && b.sources.size() < stream_event::own_bytes) {
+    if (b.sources.empty() || b.sources.back() != *batch_)
+      b.sources.push_back(*batch_);
+    ev.source = static_cast<uint16_t>(b.sources.size() - 1);
+    ev.ptr = data;
+    counters_.bytes_zero_copy += len;
+    return;
+  }
+  ev.source = stream_event::own_bytes;
+  ev.offset = static_cast<uint32_t>(b.bytes.size());
+  ev.ptr = nullptr;
+  b.bytes.insert(b.bytes.end(), data, data + len);
+  counters_.bytes_copied += len;
+}
+
+// ---------------------------------------------------------------- flow end
+
+void classifier_core::end_flow(flow_entry& f, flow_end_reason why, uint64_t now_ns) {
+  flow_state& s = f.s;
+  bool final = why != flow_end_reason::active;
+  if (final && s.is_tcp) {
+    sink_.flow = &f;
+    sink_.ts_ns = f.last_ts_ns;
+    sink_.ephemeral = false;
+    for (size_t x = 0; x < 2; ++x) {
+      sink_.dir = static_cast<direction>(x);
+      f.stream[x].flush(sink_);
+    }
+  }
+  flow_summary sum;
+  sum.info = s.info;
+  sum.dir[0] = s.dir[0];
+  sum.dir[1] = s.dir[1];
+  sum.rtt_half_ms = s.rtt_half_ms;
+  sum.reason = why;
+  if (s.has_parser) {
+    stream_batch& b = batch_of(f);
+    stream_event ev;
+    ev.kind = stream_event_kind::close;
+    ev.flow_id = s.info.flow_id;
+    ev.ts_ns = final ? f.last_ts_ns : now_ns;
+    ev.info_index = static_cast<uint32_t>(b.summaries.size());
+    b.summaries.push_back(std::move(sum));
+    b.events.push_back(ev);
+    ++counters_.events;
+  } else {
+    out_->summaries.push_back(std::move(sum));
+  }
+  ++counters_.flows_ended[static_cast<size_t>(why) % counters_.flows_ended.size()];
+  if (final) {
+    table_.release(f);
+    return;
+  }
+  // Active report: the next summary carries the deltas from here.
+  for (auto& d : s.dir) {
+    direction_counters fresh;
+    fresh.tos = d.tos;
+    fresh.l2 = d.l2;
+    d = fresh;
+  }
+  table_.rearm_active(f, now_ns);
+}
+
+// ---------------------------------------------------------------- counters
+
+void classifier_core::publish_counters(stage_stats& stats, const std::string& prefix) const {
+  const classifier_counters& c = counters_;
+  stats.set(prefix + "packets", c.packets);
+  for (size_t i = 0; i < decode_status_count; ++i)
+    stats.set(prefix + "decode." + to_string(static_cast<decode_status>(i)), c.by_status[i]);
+  stats.set(prefix + "non_tcp_udp", c.non_tcp_udp);
+  stats.set(prefix + "fragments", c.fragments);
+  stats.set(prefix + "reassembled", c.reassembled);
+  stats.set(prefix + "reassembled_bad", c.reassembled_bad);
+  stats.set(prefix + "flows_active", table_.size());
+  stats.set(prefix + "flows_created", c.flows_created);
+  stats.set(prefix + "flows_ended.idle", c.flows_ended[static_cast<size_t>(flow_end_reason::idle)]);
+  stats.set(prefix + "flows_reported.active",
+            c.flows_ended[static_cast<size_t>(flow_end_reason::active)]);
+  stats.set(prefix + "flows_ended.end", c.flows_ended[static_cast<size_t>(flow_end_reason::end)]);
+  stats.set(prefix + "flows_ended.forced",
+            c.flows_ended[static_cast<size_t>(flow_end_reason::forced)]);
+  stats.set(prefix + "flows_ended.evicted",
+            c.flows_ended[static_cast<size_t>(flow_end_reason::evicted)]);
+  stats.set(prefix + "evictions", c.evictions);
+  stats.set(prefix + "table_full", c.table_full);
+  stats.set(prefix + "port_reuse", c.port_reuse);
+  stats.set(prefix + "detected_port", c.detected_port);
+  stats.set(prefix + "detected_probe", c.detected_probe);
+  stats.set(prefix + "undetected", c.undetected);
+  stats.set(prefix + "parser_flows", c.parser_flows);
+  stats.set(prefix + "events", c.events);
+  stats.set(prefix + "bytes_zero_copy", c.bytes_zero_copy);
+  stats.set(prefix + "bytes_copied", c.bytes_copied);
+  stats.set(prefix + "frag_tally_collisions", c.frag_tally_collisions);
+  stats.set(prefix + "tcp.in_order", c.tcp.in_order);
+  stats.set(prefix + "tcp.out_of_order", c.tcp.out_of_order);
+  stats.set(prefix + "tcp.retransmitted", c.tcp.retransmitted);
+  stats.set(prefix + "tcp.gaps", c.tcp.gaps);
+  stats.set(prefix + "tcp.bytes_gapped", c.tcp.bytes_gapped);
+  stats.set(prefix + "tcp.limit_drops", c.tcp.limit_drops);
+  const ip_reassembly_counters& r = reasm_.counters();
+  stats.set(prefix + "ipreasm.timed_out", r.timed_out);
+  stats.set(prefix + "ipreasm.duplicates", r.duplicates);
+  stats.set(prefix + "ipreasm.overlaps", r.overlaps);
+  stats.set(prefix + "ipreasm.invalid", r.invalid);
+  stats.set(prefix + "ipreasm.limit_datagrams", r.limit_datagrams);
+  stats.set(prefix + "ipreasm.limit_fragments", r.limit_fragments);
+  stats.set(prefix + "ipreasm.limit_bytes", r.limit_bytes);
+  stats.set(prefix + "ipreasm.pending", reasm_.pending());
+}
+
+} // namespace metaprobe

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+// The logic of one classifier shard (plain C++; classifier_actor wraps it).
+//
+// Input: decoded packet batches (process), packet-time ticks without packets
+// (advance_time) and the end of input (flush_all). Output: appended to a
+// classifier_output the caller owns and clears between sends:
+//   - per_proto[p] (p = app_protocol value): the stream_batch for the parser
+//     of protocol p (only protocols whose registry entry has a parser for
+//     the flow's transport get events);
+//   - summaries: the flow summaries of flows that have no parser.
+//
+// Per packet (status ok; other statuses are only counted):
+//   1. IP fragments go to IP reassembly; a completed datagram is decoded
+//      again (link type RAW) and handled as one packet that counts as all of
+//      its fragments (packets, bytes, fragments counters of its direction).
+//      Its payload is copied into the output batch (it is not in the packet
+//      batch).
+//   2. Flow lookup in the flow table (see flow_table.hpp for the key); a new
+//      flow is oriented: the sender of a TCP SYN (without ACK) is the
+//      client, the receiver of a first-seen SYN/ACK is the client, otherwise
+//      the sender of the first packet is. When the table is full the least
+//      recently used flow is evicted (summary with reason `evicted`).
+//      A SYN (without ACK) on a TCP flow that is closing (both FINs or a RST
+//      seen) ends that flow (reason `end`) and starts a new one (port reuse).
+//   3. Full-flow counters of the packet's direction (direction_counters).
+//   4. Protocol detection, once per flow: the server port (then the client
+//      port) in the registry's tcp_ports/udp_ports gives the protocol.
+//      Otherwise every registry entry with a probe that can run on the
+//      flow's transport (it lists ports or a parser for it) probes the
+//      first in-order bytes of each payload packet (TCP: the reassembled
+//      stream; UDP: the datagram), in registry order, until one matches or
+//      `max_probe_packets` payload packets of the flow were probed (the flow
+//      then stays `unknown`: full-flow statistics only).
+//   5. A flow whose protocol has a parser gets an `open` event (flow_info in
+//      infos) when the protocol is known, then `data` (TCP in-order bytes),
+//      `gap` (lost TCP bytes), `datagram` (UDP payloads) and finally `close`
+//      (its flow_summary in summaries). Bytes of a direction consumed before
+//      the protocol was known (probing on non-standard ports) are announced
+//      to the parser as one gap. Data that is in the packet batch is passed
+//      by pointer (zero copy: the batch is added to `sources` once per output
+//      batch); bytes out of the reassembly buffers or out of IP reassembly are
+//      copied into `bytes` (source = own_bytes).
+//   6. TCP: per-direction tcp_stream reassembly (tcp_stream.hpp), handshake
+//      RTT, FIN/RST tracking; a segment whose payload was already seen
+//      counts as a retransmission of its direction.
+//
+// RTT: rtt_half_ms = (ACK - SYN) / 2 where SYN is the client's SYN, ACK the
+// client's first ACK after the server's SYN/ACK: the tap sees the full round
+// trip (tap->server->tap plus tap->client->tap). Without that ACK,
+// (SYN/ACK - SYN) / 2 is used. Rounded to the nearest ms, at least 1 when
+// measured (0 = unknown).
+//
+// Flow end (see flow_table.hpp for the timers):
+//   - idle: no packet for inactive_timeout;
+//   - end: both FINs or a RST, then tcp_close_linger of packet time (the
+//     final ACK and late retransmissions still count in the flow);
+//   - active: every active_timeout the flow reports a summary of the deltas
+//     since the previous report and goes on; for a parsed flow this is a
+//     `close` event whose summary has reason `active` (the parser stage
+//     keeps the flow, see parser_host);
+//   - evicted: table full;  forced: flush_all().
+// Ending a TCP flow flushes its reassembly (holes become gaps, buffered
+// data is delivered) before the close event.
+//
+// Expiry is driven by packet time: before each packet at most
+// `expire_per_packet` due flows are handled, at most `expire_per_call` in
+// advance_time(); remaining work continues at the next call.
+//
+// Counters: classifier_counters, updated per packet (plain integers, read by
+// the owning thread; publish_counters copies them into stage_stats).
+//
+// Threading: one instance per shard, used by one thread. No allocation per
+// packet in steady state (flow slots, reassembly buffers and scratch
+// vectors are reused; output vectors grow per batch).
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "classifier/flow_table.hpp"
+#include "classifier/ip_reassembly.hpp"
+#include "classifier/session_id.hpp"
+#include "classifier/tcp_stream.hpp"
+#include "capture/decoder.hpp"
+#include "core/stage_stats.hpp"
+#include "core/stream.hpp"
+#include "parsers/registry.hpp"
+
+namespace metaprobe {
+
+struct classifier_options {
+  uint32_t max_flows = 1u << 18;                       // flow table size per shard
+  uint64_t inactive_timeout_ns = 30'000'000'000ull;    // idle flows end (0 = never)
+  uint64_t active_timeout_ns = 300'000'000'000ull;     // long flows report (0 = never)
+  uint64_t tcp_close_linger_ns = 2'000'000'000ull;     // after both FINs / RST
+  uint32_t max_ooo_bytes = 64 * 1024;                  // TCP out-of-order bytes per direction
+  uint32_t max_ooo_segments = 64;                      // TCP out-of-order pieces per direction
+  // IP reassembly (ip_reassembly.hpp)
+  uint32_t frag_max_datagrams = 4096;                  // datagrams in reassembly at once
+  uint32_t frag_max_fragments = 64;                    // fragments per datagram
+  uint64_t frag_timeout_ns = 30'000'000'000ull;        // incomplete datagram dropped after
+  uint64_t frag_max_buffered_bytes = 32u << 20;        // fragment bytes held per shard
+  uint32_t max_probe_packets = 8;                      // payload packets probed per flow
+  uint32_t expire_per_packet = 8;                      // due flows handled before each packet
+  uint32_t expire_per_call = 1u << 16;                 // due flows handled per advance_time()
+};
+
+// What one classifier shard did; every value counts since construction.
+struct classifier_counters {
+  uint64_t packets = 0;                                 // packets given to process()
+  std::array<uint64_t, decode_status_count> by_status{}; // by decoded_packet::status
+  uint64_t non_tcp_udp = 0;       // ok packets of other IP protocols (flows with ports 0)
+  uint64_t fragments = 0;         // IP fragments given to reassembly
+  uint64_t reassembled = 0;       // datagrams completed by IP reassembly
+  uint64_t reassembled_bad = 0;   // completed datagrams that did not decode
+  uint64_t flows_created = 0;
+  std::array<uint64_t, 6> flows_ended{}; // by flow_end_reason value (active = reports)
+  uint64_t evictions = 0;         // flows ended because the table was full
+  uint64_t table_full = 0;        // new flows that found the table full
+  uint64_t port_reuse = 0;        // SYN on a closing flow ended it early
+  uint64_t detected_port = 0;     // flows whose protocol came from a port
+  uint64_t detected_probe = 0;    // ... from a payload probe
+  uint64_t undetected = 0;        // flows that gave up probing
+  uint64_t parser_flows = 0;      // open events emitted
+  uint64_t events = 0;            // stream events emitted
+  uint64_t bytes_zero_copy = 0;   // payload bytes passed by pointer
+  uint64_t bytes_copied = 0;      // payload bytes copied into output batches
+  uint64_t frag_tally_collisions = 0; // fragment accounting slot reused before completion
+  tcp_stream_counters tcp;
+};
+
+// Output of a shard, appended to by process()/advance_time()/flush_all().
+struct classifier_output {
+  // Indexed by app_protocol value; the classifier sizes it and sets each
+  // batch's proto. Only protocols with a registered parser get events.
+  std::vector<stream_batch> per_proto;
+  // Summaries of flows without a parser (ended or active reports).
+  std::vector<flow_summary> summaries;
+
+  // Empties every batch (keeps per_proto's size and protos).
+  void clear();
+  bool empty() const;
+};
+
+class classifier_core {
+public:
+  // `protocols` must outlive the classifier (the default registry is static).
+  classifier_core(const classifier_options& opts, uint16_t shard, session_id_generator ids,
+                  const std::vector<protocol_entry>& protocols = protocol_registry());
+  classifier_core(const classifier_core&) = delete;
+  classifier_core& operator=(const classifier_core&) = delete;
+
+  // Every packet of `batch`, in order.
+  void process(const packet_batch_ptr& batch, classifier_output& out);
+  // Packet time moved to `now_ns` without packets: expire what is due.
+  void advance_time(uint64_t now_ns, classifier_output& out);
+  // End of input: every flow ends with reason `forced` (reassembly flushed).
+  void flush_all(uint64_t now_ns, classifier_output& out);
+
+  const classifier_counters& counters() const { return counters_; }
+  const ip_reassembly_counters& reassembly_counters() const { return reasm_.counters(); }
+  // Writes the counters as `<prefix><name>` into `stats`.
+  void publish_counters(stage_stats& stats, const std::string& prefix) const;
+
+  size_t active_flows() const { return table_.size(); }
+  uint16_t shard() const { return shard_; }
+  // Packet time as the shard sees it (highest timestamp so far).
+  uint64_t now() const { return clock_; }
+  const flow_table& table() const { return table_; }
+
+private:
+  struct proto_slot {
+    const protocol_entry* entry = nullptr;
+    bool tcp_parser = false;
+    bool udp_parser = false;
+  };
+  // How the packet's bytes and counts enter the flow.
+  struct packet_ctx {
+    bool ephemeral = false;     // payload not inside the packet batch: copy it
+    uint32_t packets = 1;       // wire packets it stands for
+    uint64_t bytes = 0;         // their IP bytes
+    uint32_t fragments = 0;     // of which IP fragments
+  };
+  class stream_sink final : public tcp_stream_sink {
+  public:
+    classifier_core* core = nullptr;
+    flow_entry* flow = nullptr;
+    direction dir = direction::client_to_server;
+    uint64_t ts_ns = 0;
+    bool ephemeral = false;
+    void on_data(uint32_t seq, const uint8_t* data, uint32_t len, bool buffered) override;
+    void on_gap(uint32_t seq, uint32_t len) override;
+  };
+  // Packets and bytes of the fragments of datagrams in reassembly, so a
+  // completed datagram counts as all its fragments. Direct-mapped by
+  // (addresses, id); a colliding datagram takes the slot over (counted).
+  struct frag_tally {
+    ip_address src, dst;
+    uint32_t id = 0;
+    bool used = false;
+    uint32_t packets = 0;
+    uint64_t bytes = 0;
+  };
+
+  void prepare(classifier_output& out);
+  void expire(uint32_t budget);
+  void handle_packet(const decoded_packet& p, const packet_ctx& ctx);
+  void handle_fragment(const decoded_packet& p);
+  flow_entry* new_flow(const decoded_packet& p, const flow_key& key, bool src_is_lo);
+  void detect_by_port(flow_entry& f, uint64_t ts_ns);
+  // Runs the probes on a payload; true when the flow got a protocol.
+  bool probe(flow_entry& f, direction dir, const uint8_t* data, uint32_t len, uint64_t ts_ns);
+  void stop_probing(flow_entry& f);
+  void set_protocol(flow_entry& f, size_t slot_index, uint64_t ts_ns);
+  void open(flow_entry& f, uint64_t ts_ns);
+  void handle_tcp(flow_entry& f, direction dir, const decoded_packet& p, const packet_ctx& ctx);
+  void handle_udp(flow_entry& f, direction dir, const decoded_packet& p, const packet_ctx& ctx);
+  void end_flow(flow_entry& f, flow_end_reason why, uint64_t now_ns);
+  void tcp_data(flow_entry& f, direction dir, uint32_t seq, const uint8_t* data, uint32_t len,
+                bool copy, uint64_t ts_ns);
+  void tcp_gap(flow_entry& f, direction dir, uint32_t seq, uint32_t len, uint64_t ts_ns);
+  stream_batch& batch_of(const flow_entry& f) {
+    return out_->per_proto[static_cast<size_t>(f.s.info.proto)];
+  }
+  // Puts the bytes into `b`: by pointer when possible, else copied.
+  void place(stream_batch& b, stream_event& ev, const uint8_t* data, uint32_t len, bool copy);
+
+  classifier_options opts_;
+  uint16_t shard_;
+  session_id_generator ids_;
+  const std::vector<protocol_entry>& protocols_;
+  std::vector<proto_slot> slots_;          // by registry index
+  size_t per_proto_size_ = 0;              // max app_protocol value + 1
+  std::vector<uint8_t> tcp_port_;          // port -> registry index + 1
+  std::vector<uint8_t> udp_port_;
+  bool any_tcp_probe_ = false;
+  bool any_udp_probe_ = false;
+
+  flow_table table_;
+  tcp_stream_options tcp_opts_;
+  ip_reassembler reasm_;
+  std::vector<uint8_t> reasm_buf_;
+  std::vector<frag_tally> tallies_;
+  decoded_packet reasm_pkt_;
+  static constexpr size_t tally_slots = 1024;
+
+  classifier_counters counters_;
+  uint64_t clock_ = 0;
+  uint64_t next_flow_id_ = 0;
+  classifier_output* out_ = nullptr;       // during a call
+  const packet_batch_ptr* batch_ = nullptr; // during process()
+  stream_sink sink_;
+};
+
+} // namespace metaprobe

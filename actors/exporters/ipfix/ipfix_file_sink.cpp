@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "exporters/ipfix/ipfix_file_sink.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace metaprobe::ipfix {
+
+ipfix_file_sink::ipfix_file_sink(const ipfix_sink_config& cfg)
+  : ipfix_sink_base("ipfix:file:" + cfg.file_path, cfg.file_path, ipfix_kind_mask(cfg),
+                    make_encoder_config(cfg, cfg.stream_message_size, false)) {
+  f_ = std::fopen(cfg.file_path.c_str(), "wb");
+  if (!f_)
+    throw std::runtime_error("IPFIX file " + cfg.file_path + ": cannot create: " + std::strerror(errno));
+  std::setvbuf(f_, nullptr, _IOFBF, 1 << 20);
+  send_templates();
+}
+
+ipfix_file_sink::~ipfix_file_sink() {
+  flush();
+  if (f_) std::fclose(f_);
+}
+
+void ipfix_file_sink::deliver(const uint8_t* data, size_t len, uint32_t records) {
+  if (std::fwrite(data, 1, len, f_) != len) {
+    ++c_.send_errors;
+    c_.records_dropped += records;
+    if (!write_failed_)
+      spdlog::error("{}: write failed: {}; records are dropped", name_, std::strerror(errno));
+    write_failed_ = true;
+    return;
+  }
+  ++c_.messages_sent;
+  c_.octets_sent += len;
+  c_.records_sent += records;
+}
+
+void ipfix_file_sink::tick(std::chrono::system_clock::time_point) { flush(); }
+
+void ipfix_file_sink::flush() {
+  encoder_.flush();
+  if (std::fflush(f_) != 0 && !write_failed_) {
+    ++c_.send_errors;
+    spdlog::error("{}: write failed: {}", name_, std::strerror(errno));
+    write_failed_ = true;
+  }
+}
+
+} // namespace metaprobe::ipfix

@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "exporters/ipfix/ipfix_tcp_sink.hpp"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+namespace metaprobe::ipfix {
+
+ipfix_tcp_sink::ipfix_tcp_sink(const ipfix_sink_config& cfg, const std::string& collector)
+  : ipfix_sink_base("ipfix:tcp:" + collector, collector, ipfix_kind_mask(cfg),
+                    make_encoder_config(cfg, cfg.stream_message_size, cfg.stats_interval_s > 0)),
+    cfg_(cfg), collector_(collector), addr_(resolve_endpoint(collector, SOCK_STREAM)),
+    backoff_(std::max<uint32_t>(cfg.tcp_reconnect_min_ms, 1)), stats_interval_(cfg.stats_interval_s) {
+  if (!cfg_.device.empty()) {
+    // fail now, with a clear error, rather than on every reconnect
+    int probe = ::socket(addr_.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) throw std::runtime_error("IPFIX TCP collector " + collector + ": socket: " + std::strerror(errno));
+    try {
+      bind_to_device(probe, cfg_.device, "IPFIX TCP collector " + collector);
+    } catch (...) {
+      ::close(probe);
+      throw;
+    }
+    ::close(probe);
+  }
+  start_session();
+  try_connect();
+}
+
+ipfix_tcp_sink::~ipfix_tcp_sink() {
+  flush();
+  c_.records_dropped += buffered_records_; // never delivered
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void ipfix_tcp_sink::start_session() {
+  const uint32_t discarded = encoder_.reset();
+  c_.records_dropped += discarded;
+  for (const pending& p : queue_) c_.records_dropped += p.records;
+  queue_.clear();
+  buffered_records_ = 0;
+  buffered_bytes_ = 0;
+  send_templates(); // first in the new session's stream
+}
+
+void ipfix_tcp_sink::try_connect() {
+  next_attempt_ = std::chrono::steady_clock::now() + backoff_;
+  fd_ = ::socket(addr_.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    connection_failed("socket", errno);
+    return;
+  }
+  try {
+    bind_to_device(fd_, cfg_.device, name_);
+  } catch (const std::exception& e) {
+    spdlog::warn("{}", e.what());
+    connection_failed("SO_BINDTODEVICE", EPERM);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr_.addr), addr_.len) == 0) {
+    state_ = state::connected;
+  } else if (errno == EINPROGRESS) {
+    state_ = state::connecting;
+    return;
+  } else {
+    connection_failed("connect", errno);
+    return;
+  }
+  ++connects_;
+  backoff_ = std::chrono::milliseconds(std::max<uint32_t>(cfg_.tcp_reconnect_min_ms, 1));
+  spdlog::info("{}: connected", name_);
+}
+
+void ipfix_tcp_sink::connection_failed(const char* what, int err) {
+  const bool was_connected = state_ == state::connected;
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  state_ = state::waiting;
+  if (was_connected) {
+    ++disconnects_;
+    spdlog::warn("[NFLW] {}: connection lost ({}: {}); unsent records dropped, reconnecting",
+                 name_, what, std::strerror(err));
+    start_session(); // what the broken session had not sent is lost
+  } else {
+    ++connect_failures_;
+    if (connect_failures_ == 1 || backoff_.count() >= static_cast<long>(cfg_.tcp_reconnect_max_ms))
+      spdlog::warn("[NFLW] {}: cannot connect ({}: {}); retrying in {} ms", name_, what,
+                   std::strerror(err), backoff_.count());
+  }
+  next_attempt_ = std::chrono::steady_clock::now() + backoff_;
+  backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(std::max(cfg_.tcp_reconnect_max_ms,
+                                                                       cfg_.tcp_reconnect_min_ms)));
+}
+
+void ipfix_tcp_sink::check_peer_closed() {
+  if (state_ != state::connected) return;
+  uint8_t b;
+  const ssize_t n = ::recv(fd_, &b, 1, MSG_DONTWAIT | MSG_PEEK);
+  if (n == 0) {
+    connection_failed("recv", ECONNRESET);
+  } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    connection_failed("recv", errno);
+  }
+  // a collector sending us data is ignored (bytes stay in the socket buffer)
+}
+
+void ipfix_tcp_sink::send_queue() {
+  while (state_ == state::connected && !queue_.empty()) {
+    pending& p = queue_.front();
+    const ssize_t n = ::send(fd_, p.bytes.data() + p.sent, p.bytes.size() - p.sent,
+                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+      ++c_.send_errors;
+      connection_failed("send", errno);
+      return;
+    }
+    p.sent += static_cast<size_t>(n);
+    if (p.sent < p.bytes.size()) return;
+    ++c_.messages_sent;
+    c_.octets_sent += p.bytes.size();
+    c_.records_sent += p.records;
+    buffered_records_ -= p.records;
+    buffered_bytes_ -= p.bytes.size();
+    queue_.pop_front();
+  }
+}
+
+void ipfix_tcp_sink::pump() {
+  if (state_ == state::waiting && std::chrono::steady_clock::now() >= next_attempt_) try_connect();
+  if (state_ == state::connecting) {
+    pollfd pfd{fd_, POLLOUT, 0};
+    const int r = ::poll(&pfd, 1, 0);
+    if (r > 0) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err != 0) {
+        connection_failed("connect", err);
+        return;
+      }
+      state_ = state::connected;
+      ++connects_;
+      backoff_ = std::chrono::milliseconds(std::max<uint32_t>(cfg_.tcp_reconnect_min_ms, 1));
+      spdlog::info("{}: connected", name_);
+    }
+  }
+  if (state_ == state::connected) send_queue();
+}
+
+bool ipfix_tcp_sink::admit() {
+  // While connected only the octet bound applies (checked in deliver());
+  // while the collector is unreachable at most tcp_buffer_records wait.
+  if (state_ == state::connected) return true;
+  return buffered_records_ + encoder_.pending_records() < cfg_.tcp_buffer_records;
+}
+
+void ipfix_tcp_sink::deliver(const uint8_t* data, size_t len, uint32_t records) {
+  if (buffered_bytes_ + len > cfg_.tcp_buffer_bytes) {
+    c_.records_dropped += records;
+    return;
+  }
+  pending p;
+  p.bytes.assign(data, data + len);
+  p.records = records;
+  queue_.push_back(std::move(p));
+  buffered_records_ += records;
+  buffered_bytes_ += len;
+  pump();
+}
+
+void ipfix_tcp_sink::tick(std::chrono::system_clock::time_point now) {
+  check_peer_closed();
+  if (stats_interval_.count() > 0) {
+    if (last_stats_ == std::chrono::system_clock::time_point{}) {
+      last_stats_ = now;
+    } else if (now - last_stats_ >= stats_interval_) {
+      send_stats();
+      last_stats_ = now;
+    }
+  }
+  encoder_.flush(); // goes through deliver() -> pump()
+  pump();
+}
+
+void ipfix_tcp_sink::flush() {
+  encoder_.flush();
+  const auto deadline =
+    std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.tcp_flush_timeout_ms);
+  for (;;) {
+    pump();
+    // nothing but templates waiting: no reason to wait for the collector
+    if (queue_.empty() || buffered_records_ == 0) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    if (state_ == state::waiting) {
+      if (next_attempt_ >= deadline) break;
+      wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_attempt_ - now) +
+             std::chrono::milliseconds(1);
+      ::usleep(static_cast<useconds_t>(std::min<long>(wait.count(), 1000) * 1000));
+      continue;
+    }
+    pollfd pfd{fd_, POLLOUT, 0};
+    ::poll(&pfd, 1, static_cast<int>(std::min<long>(wait.count(), 100)));
+  }
+  if (!queue_.empty())
+    spdlog::warn("[NFLW] {}: flush timed out with {} record(s) unsent", name_, buffered_records_);
+}
+
+void ipfix_tcp_sink::extra_counters(std::vector<sink_counter>& out) const {
+  out.push_back({"connects", connects_, label_});
+  out.push_back({"connect_failures", connect_failures_, label_});
+  out.push_back({"disconnects", disconnects_, label_});
+  out.push_back({"buffered_records", buffered_records_, label_});
+  out.push_back({"connected", state_ == state::connected ? 1u : 0u, label_});
+}
+
+} // namespace metaprobe::ipfix

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "parsers/http/http_message.hpp"
+
+#include <cstring>
+
+namespace metaprobe::http {
+
+namespace {
+
+constexpr std::string_view known_methods[] = {
+  "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+  // WebDAV (RFC 4918, 3253, 3648, 4437, 4791, 5323, 5842)
+  "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "SEARCH",
+  "REPORT", "CHECKIN", "CHECKOUT", "UNCHECKOUT", "VERSION-CONTROL", "MKWORKSPACE",
+  "UPDATE", "LABEL", "MERGE", "BASELINE-CONTROL", "MKACTIVITY", "ORDERPATCH",
+  "ACL", "MKCALENDAR", "BIND", "UNBIND", "REBIND", "MKREDIRECTREF",
+  "UPDATEREDIRECTREF",
+  // Exchange WebDAV extensions
+  "BCOPY", "BDELETE", "BMOVE", "BPROPFIND", "BPROPPATCH", "POLL", "SUBSCRIBE",
+  "UNSUBSCRIBE", "NOTIFY",
+  // RFC 2068 leftovers, SSDP, RPC over HTTP, cache purge
+  "LINK", "UNLINK", "M-SEARCH", "RPC_CONNECT", "RPC_IN_DATA", "RPC_OUT_DATA",
+  "PURGE",
+};
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+// `s` equals lower-case `lit` ignoring ASCII case.
+bool iequals(std::string_view s, std::string_view lit) {
+  if (s.size() != lit.size())
+    return false;
+  for (size_t i = 0; i < s.size(); ++i)
+    if (lower(s[i]) != lit[i])
+      return false;
+  return true;
+}
+
+bool is_ows(char c) { return c == ' ' || c == '\t'; }
+
+bool starts_with_ci(std::string_view s, std::string_view lit) {
+  return s.size() >= lit.size() && iequals(s.substr(0, lit.size()), lit);
+}
+
+} // namespace
+
+size_t match_method(std::string_view line) {
+  const size_t sp = line.find(' ');
+  if (sp == std::string_view::npos || sp == 0 || sp > 17)
+    return 0;
+  const std::string_view m = line.substr(0, sp);
+  for (auto k : known_methods)
+    if (k == m)
+      return sp;
+  return 0;
+}
+
+uint32_t method_code(std::string_view method) {
+  if (method == "GET")
+    return 1;
+  if (method == "POST")
+    return 2;
+  if (method == "PUT")
+    return 3;
+  if (method == "DELETE")
+    return 4;
+  return 0;
+}
+
+method_kind classify_method(std::string_view method) {
+  if (method == "HEAD")
+    return method_kind::head;
+  if (method == "CONNECT")
+    return method_kind::connect;
+  return method_kind::other;
+}
+
+bool is_notification(std::string_view method) {
+  return method == "NOTIFY" || method == "SUBSCRIBE" || method == "UNSUBSCRIBE";
+}
+
+bool is_http_version(std::string_view v) {
+  return v.size() == 8 && v.compare(0, 5, "HTTP/") == 0 && v[5] >= '0' && v[5] <= '9' &&
+         v[6] == '.' && v[7] >= '0' && v[7] <= '9';
+}
+
+bool parse_request_line(std::string_view line, bool cut, request_line& out) {
+  const size_t mlen = match_method(line);
+  if (mlen == 0)
+    return false;
+  out.method = line.substr(0, mlen);
+  std::string_view rest = line.substr(mlen);
+  while (!rest.empty() && rest.front() == ' ')
+    rest.remove_prefix(1);
+  while (!rest.empty() && is_ows(rest.back()))
+    rest.remove_suffix(1);
+  if (cut) {
+    // Only a prefix of the line is there: the target runs to its end.
+    const size_t sp = rest.rfind(' ');
+    if (sp != std::string_view::npos && is_http_version(rest.substr(sp + 1))) {
+      out.version = rest.substr(sp + 1);
+      rest = rest.substr(0, sp);
+    } else {
+      out.version = {};
+    }
+    const size_t word_end = rest.find(' ');
+    if (word_end != std::string_view::npos)
+      rest = rest.substr(0, word_end);
+    out.target = rest;
+    return !rest.empty();
+  }
+  const size_t sp = rest.rfind(' ');
+  if (sp == std::string_view::npos)
+    return false; // HTTP/0.9 simple request or junk
+  out.version = rest.substr(sp + 1);
+  if (!is_http_version(out.version))
+    return false;
+  // Whitespace-delimited words (RFC 9112 §3): the target is the first word;
+  // raw spaces inside a target end it, as servers and tshark read it.
+  rest = rest.substr(0, sp);
+  const size_t word_end = rest.find(' ');
+  if (word_end != std::string_view::npos)
+    rest = rest.substr(0, word_end);
+  if (rest.empty())
+    return false;
+  out.target = rest;
+  return true;
+}
+
+bool parse_status_line(std::string_view line, status_line& out) {
+  if (line.size() < 12 || !is_http_version(line.substr(0, 8)) || line[8] != ' ')
+    return false;
+  size_t i = 9;
+  while (i < line.size() && line[i] == ' ')
+    ++i;
+  if (line.size() < i + 3)
+    return false;
+  uint32_t code = 0;
+  for (size_t k = 0; k < 3; ++k) {
+    const char c = line[i + k];
+    if (c < '0' || c > '9')
+      return false;
+    code = code * 10 + static_cast<uint32_t>(c - '0');
+  }
+  i += 3;
+  if (i < line.size() && !is_ows(line[i]))
+    return false; // "2000" or "200x"
+  if (code < 100)
+    return false;
+  out.version = line.substr(0, 8);
+  out.code = code;
+  out.phrase = i < line.size() ? trim_ows(line.substr(i)) : std::string_view{};
+  return true;
+}
+
+header_id classify_header(std::string_view name) {
+  switch (name.size()) {
+  case 4:
+    return iequals(name, "host") ? header_id::host : header_id::other;
+  case 6:
+    return iequals(name, "cookie") ? header_id::cookie : header_id::other;
+  case 7:
+    return iequals(name, "referer") ? header_id::referer : header_id::other;
+  case 8:
+    return iequals(name, "location") ? header_id::location : header_id::other;
+  case 10:
+    return iequals(name, "user-agent") ? header_id::user_agent : header_id::other;
+  case 12:
+    return iequals(name, "content-type") ? header_id::content_type : header_id::other;
+  case 14:
+    return iequals(name, "content-length") ? header_id::content_length : header_id::other;
+  case 17:
+    return iequals(name, "transfer-encoding") ? header_id::transfer_encoding : header_id::other;
+  default:
+    return header_id::other;
+  }
+}
+
+std::string_view trim_ows(std::string_view v) {
+  while (!v.empty() && is_ows(v.front()))
+    v.remove_prefix(1);
+  while (!v.empty() && is_ows(v.back()))
+    v.remove_suffix(1);
+  return v;
+}
+
+bool parse_content_length(std::string_view v, uint64_t& out) {
+  if (v.empty() || v.size() > 18)
+    return false;
+  uint64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9')
+      return false;
+    n = n * 10 + static_cast<uint64_t>(c - '0');
+  }
+  out = n;
+  return true;
+}
+
+bool is_chunked(std::string_view te) {
+  te = trim_ows(te);
+  const size_t comma = te.rfind(',');
+  std::string_view last = comma == std::string_view::npos ? te : te.substr(comma + 1);
+  last = trim_ows(last);
+  const size_t semi = last.find(';'); // transfer parameters
+  if (semi != std::string_view::npos)
+    last = trim_ows(last.substr(0, semi));
+  return iequals(last, "chunked");
+}
+
+bool parse_chunk_size(std::string_view line, uint64_t& out) {
+  line = trim_ows(line);
+  size_t i = 0;
+  uint64_t n = 0;
+  for (; i < line.size(); ++i) {
+    const char c = line[i];
+    int d;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      break;
+    if (i >= 15)
+      return false; // more than 2^60: not a real chunk
+    n = n * 16 + static_cast<uint64_t>(d);
+  }
+  if (i == 0)
+    return false;
+  const std::string_view rest = trim_ows(line.substr(i));
+  if (!rest.empty() && rest.front() != ';')
+    return false;
+  out = n;
+  return true;
+}
+
+bool looks_like_http(const uint8_t* data, size_t len) {
+  if (data == nullptr || len < 5)
+    return false;
+  const std::string_view s(reinterpret_cast<const char*>(data), len < 8192 ? len : 8192);
+  if (s.compare(0, 5, "HTTP/") == 0) {
+    if (s.size() < 8)
+      return false;
+    return s.compare(0, 7, "HTTP/1.") == 0 && (s[7] == '0' || s[7] == '1');
+  }
+  const size_t mlen = match_method(s);
+  if (mlen == 0)
+    return false;
+  const size_t eol = s.find('\n');
+  if (eol != std::string_view::npos) {
+    std::string_view line = s.substr(0, eol);
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
+    request_line rl;
+    return parse_request_line(line, false, rl);
+  }
+  // Only part of the line: reject the URI schemes of HTTP's look-alikes.
+  std::string_view target = s.substr(mlen);
+  while (!target.empty() && target.front() == ' ')
+    target.remove_prefix(1);
+  if (target.empty())
+    return len >= mlen + 1;
+  return !(starts_with_ci(target, "sip:") || starts_with_ci(target, "sips:") ||
+           starts_with_ci(target, "tel:") || starts_with_ci(target, "rtsp:") ||
+           starts_with_ci(target, "rtsps:") || starts_with_ci(target, "rtspu:"));
+}
+
+} // namespace metaprobe::http

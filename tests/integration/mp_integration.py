@@ -1,0 +1,197 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared helpers of the integration tests: locating the corpus and the
+binaries, running the appliance on one capture with a private temp dir and
+ZeroMQ endpoint, decoding its IPFIX files with metaprobe-receiver.
+
+Standard library only. Every test script exits with SKIP (77, ctest
+SKIP_RETURN_CODE) when the corpus is missing, 0 on success, 1 on failure.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+SKIP = 77
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "public"
+
+# Lines in stderr that mean a sanitizer or the runtime caught something.
+SANITIZER_MARKERS = (
+    "ERROR: AddressSanitizer",
+    "ERROR: LeakSanitizer",
+    "runtime error:",
+    "SUMMARY: AddressSanitizer",
+    "SUMMARY: UndefinedBehaviorSanitizer",
+    "ThreadSanitizer",
+)
+
+
+def corpus_or_skip(path: Optional[str]) -> Path:
+    """The corpus folder, or exit SKIP with a message when it is absent."""
+    p = Path(path) if path else DEFAULT_CORPUS
+    if not (p / "truth").is_dir():
+        print(f"SKIP: capture corpus not found at {p} (set METAPROBE_CORPUS)")
+        sys.exit(SKIP)
+    return p
+
+
+def find_bin(bin_dir: Path, name: str) -> Path:
+    p = Path(bin_dir) / name
+    if not os.access(p, os.X_OK):
+        raise FileNotFoundError(f"{p} is missing: build the target '{name}' first")
+    return p
+
+
+def unique_endpoint(tag: str) -> str:
+    return f"ipc:///tmp/mp-test-{tag}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+
+
+def sanitizer_lines(text: str) -> List[str]:
+    return [l for l in text.splitlines() if any(m in l for m in SANITIZER_MARKERS)]
+
+
+@dataclass
+class run_result:
+    returncode: Optional[int]  # None: timed out (killed by us)
+    stderr: str
+    seconds: float
+    workdir: Path
+    files: Dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+    @property
+    def signalled(self) -> bool:
+        return self.returncode is not None and self.returncode < 0
+
+    def tail(self, n: int = 15) -> str:
+        return "\n".join(self.stderr.splitlines()[-n:])
+
+
+def run_process(argv: List[str], cwd: Path, timeout: float, env=None) -> run_result:
+    """Runs argv in its own process group; on timeout the whole group is
+    killed (the appliance and its children) and returncode is None."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, env=env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        rc = proc.returncode
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        out, err = proc.communicate()
+        rc = None
+    text = err.decode("utf-8", "replace") + out.decode("utf-8", "replace")
+    return run_result(rc, text, time.monotonic() - t0, cwd)
+
+
+# The appliance's IPFIX file keys and the text keys, per channel group.
+IPFIX_FILE_KEYS = {
+    "clickstream": "ipfix_file",
+    "meta": "ipfix_meta_file",
+    "dns": "ipfix_dns_file",
+    "fullflow": "ipfix_full_file",
+}
+
+
+def run_appliance(bin_dir: Path, capture: Path, workdir: Path, config: Optional[Path] = None,
+                  groups=("clickstream", "dns"), text=False, extra_sets=(),
+                  timeout: float = 120.0) -> run_result:
+    """Runs `metaprobe` on one capture file. IPFIX files of `groups` are
+    written to workdir/<group>.ipfix; with text=True every text export is
+    switched on into workdir/text. The run uses its own channel endpoint,
+    log and run dirs so parallel runs never collide."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    argv = [str(find_bin(bin_dir, "metaprobe"))]
+    if config:
+        argv += ["--config", str(config)]
+    sets = [
+        f"input=pcap:{capture}",
+        f"channel_endpoint={unique_endpoint(workdir.name[:12])}",
+        f"log_dir={workdir / 'log'}",
+        f"run_dir={workdir / 'run'}",
+    ]
+    files = {}
+    for g in groups:
+        files[g] = workdir / f"{g}.ipfix"
+        sets.append(f"{IPFIX_FILE_KEYS[g]}={files[g]}")
+    if text:
+        tdir = workdir / "text"
+        tdir.mkdir(exist_ok=True)
+        sets += [f"ajb_save_url=1", f"ajb_url_path={tdir}",
+                 f"ajb_save_ssl=-1", f"ajb_ssl_path={tdir}",
+                 f"ajb_save_sip=1", f"ajb_sip_path={tdir}",
+                 f"ajb_save_dns=1", f"ajb_dns_path={tdir}"]
+    sets += list(extra_sets)
+    for s in sets:
+        argv += ["--set", s]
+    res = run_process(argv, workdir, timeout)
+    res.files = files
+    return res
+
+
+def decode_ipfix(bin_dir: Path, ipfix_file: Path, timeout: float = 60.0):
+    """Decodes one IPFIX file with metaprobe-receiver. Returns (records,
+    error); error is None when the receiver exited 0."""
+    if not ipfix_file.exists():
+        return [], f"{ipfix_file.name} was not written"
+    argv = [str(find_bin(bin_dir, "metaprobe-receiver")), "--listen", f"file:{ipfix_file}",
+            "--format", "json"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return [], f"metaprobe-receiver did not finish {ipfix_file.name} within {timeout:.0f} s"
+    records, bad = parse_json_lines(out)
+    errors = []
+    if proc.returncode != 0:
+        errors.append(f"metaprobe-receiver exited {proc.returncode} on {ipfix_file.name}: "
+                      + err.decode("utf-8", "replace").strip()[-500:])
+    if bad:
+        errors.append(f"{bad} output lines of metaprobe-receiver are not JSON objects")
+    san = sanitizer_lines(err.decode("utf-8", "replace"))
+    if san:
+        errors.append("sanitizer report in metaprobe-receiver: " + san[0])
+    return records, ("; ".join(errors) if errors else None)
+
+
+def parse_json_lines(data: bytes):
+    records, bad = [], 0
+    for line in data.decode("utf-8", "surrogateescape").splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            r = json.loads(line)
+        except ValueError:
+            bad += 1
+            continue
+        if isinstance(r, dict):
+            records.append(r)
+        else:
+            bad += 1
+    return records, bad
+
+
+def make_workdir(parent: Optional[Path], name: str) -> Path:
+    base = Path(parent) if parent else Path(tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"mp-{name[:40]}-", dir=str(base)))

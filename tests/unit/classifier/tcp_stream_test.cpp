@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "classifier/tcp_stream.hpp"
+
+using namespace metaprobe;
+
+namespace {
+
+struct chunk {
+  bool gap;
+  uint32_t seq;
+  std::string bytes; // data (empty for gaps)
+  uint32_t len;
+  bool buffered;
+  const uint8_t* ptr;
+};
+
+struct recorder final : tcp_stream_sink {
+  std::vector<chunk> chunks;
+  std::string text; // data with '#' for each gapped byte
+  void on_data(uint32_t seq, const uint8_t* data, uint32_t len, bool buffered) override {
+    std::string s = data ? std::string(reinterpret_cast<const char*>(data), len) : std::string();
+    chunks.push_back({false, seq, s, len, buffered, data});
+    text += data ? s : std::string(len, '?');
+  }
+  void on_gap(uint32_t seq, uint32_t len) override {
+    chunks.push_back({true, seq, {}, len, false, nullptr});
+    text += std::string(len, '#');
+  }
+};
+
+struct fixture {
+  tcp_stream_options opts;
+  tcp_stream_counters counters;
+  tcp_stream s;
+  recorder r;
+  fixture() { s.bind(&opts, &counters); }
+  segment_result seg(uint32_t seq, const std::string& d, bool fin = false) {
+    return s.segment(seq, reinterpret_cast<const uint8_t*>(d.data()),
+                     static_cast<uint32_t>(d.size()), fin, r);
+  }
+};
+
+} // namespace
+
+TEST_CASE("tcp_stream: in-order data is delivered once, in place") {
+  fixture f;
+  f.s.syn(1000);
+  std::string a = "hello ", b = "world";
+  CHECK(f.s.segment(1001, reinterpret_cast<const uint8_t*>(a.data()), 6, false, f.r) ==
+        segment_result::in_order);
+  CHECK(f.seg(1007, b) == segment_result::in_order);
+  CHECK(f.r.text == "hello world");
+  REQUIRE(f.r.chunks.size() == 2);
+  CHECK(f.r.chunks[0].seq == 1001);
+  CHECK(f.r.chunks[0].ptr == reinterpret_cast<const uint8_t*>(a.data())); // zero copy
+  CHECK_FALSE(f.r.chunks[0].buffered);
+  CHECK(f.r.chunks[1].seq == 1007);
+  CHECK(f.s.next_seq() == 1012);
+  CHECK(f.counters.in_order == 2);
+  CHECK(f.counters.out_of_order == 0);
+}
+
+TEST_CASE("tcp_stream: out-of-order segments wait for the hole") {
+  fixture f;
+  f.s.syn(0);
+  CHECK(f.seg(7, "CCC") == segment_result::out_of_order);
+  CHECK(f.seg(4, "BBB") == segment_result::out_of_order);
+  CHECK(f.r.text.empty());
+  CHECK(f.s.buffered_bytes() == 6);
+  CHECK(f.seg(1, "AAA") == segment_result::in_order);
+  CHECK(f.r.text == "AAABBBCCC");
+  REQUIRE(f.r.chunks.size() == 3);
+  CHECK_FALSE(f.r.chunks[0].buffered);
+  CHECK(f.r.chunks[1].buffered);
+  CHECK(f.r.chunks[1].seq == 4);
+  CHECK(f.r.chunks[2].seq == 7);
+  CHECK(f.s.buffered_bytes() == 0);
+  CHECK(f.s.buffered_segments() == 0);
+  CHECK(f.counters.out_of_order == 2);
+  CHECK(f.counters.in_order == 1);
+}
+
+TEST_CASE("tcp_stream: overlaps are trimmed, first buffered copy wins") {
+  fixture f;
+  f.s.syn(0);
+  CHECK(f.seg(5, "efgh") == segment_result::out_of_order);   // 5..8
+  CHECK(f.seg(3, "cdEFGHij") == segment_result::out_of_order); // 3..10 overlaps 5..8
+  CHECK(f.s.buffered_bytes() == 8);
+  CHECK(f.s.buffered_segments() == 3);
+  CHECK(f.seg(1, "abc") == segment_result::in_order);        // overlaps 3
+  CHECK(f.r.text == "abcdefghij");
+  // A segment partly behind the delivered point: only the new tail goes out.
+  CHECK(f.seg(9, "ijkl") == segment_result::in_order);
+  CHECK(f.r.text == "abcdefghijkl");
+  CHECK(f.counters.retransmitted == 0);
+}
+
+TEST_CASE("tcp_stream: retransmissions are dropped and counted") {
+  fixture f;
+  f.s.syn(100);
+  f.seg(101, "abcd");
+  CHECK(f.seg(101, "abcd") == segment_result::retransmission);
+  CHECK(f.seg(102, "bc") == segment_result::retransmission);
+  CHECK(f.seg(110, "xyz") == segment_result::out_of_order);
+  CHECK(f.seg(110, "xyz") == segment_result::retransmission); // already buffered
+  CHECK(f.seg(111, "y") == segment_result::retransmission);
+  CHECK(f.counters.retransmitted == 4);
+  CHECK(f.r.text == "abcd");
+  // Keep-alive probe: one old byte.
+  CHECK(f.seg(104, "d") == segment_result::retransmission);
+}
+
+TEST_CASE("tcp_stream: sequence wraparound") {
+  fixture f;
+  f.s.syn(0xfffffff8u);
+  f.seg(0xfffffff9u, "0123456");   // up to 0xffffffff
+  f.seg(0x00000007u, "BB");        // out of order, after the wrap
+  f.seg(0x00000000u, "abcdefg");   // fills 0..6
+  CHECK(f.r.text == "0123456abcdefgBB");
+  CHECK(f.s.next_seq() == 9);
+  CHECK(f.seg(0xfffffffcu, "3456") == segment_result::retransmission);
+  CHECK(f.s.consumed() == 16);
+}
+
+TEST_CASE("tcp_stream: the byte limit declares a gap, then buffered data continues") {
+  fixture f;
+  f.opts.max_ooo_bytes = 8;
+  f.s.syn(0);
+  f.seg(1, "ab");                   // delivered: next = 3
+  CHECK(f.seg(6, "FGHI") == segment_result::out_of_order);   // hole 3..5
+  CHECK(f.seg(10, "JKLM") == segment_result::out_of_order);  // 8 bytes buffered
+  CHECK(f.counters.limit_drops == 0);
+  CHECK(f.seg(20, "T") == segment_result::out_of_order);     // does not fit: hole 3..5 given up
+  CHECK(f.counters.limit_drops == 1);
+  CHECK(f.counters.gaps == 1);
+  CHECK(f.counters.bytes_gapped == 3);
+  CHECK(f.r.text == "ab###FGHIJKLM");
+  CHECK(f.s.buffered_bytes() == 1);
+  // Late bytes of the given-up hole are now old.
+  CHECK(f.seg(3, "cde") == segment_result::retransmission);
+  f.s.flush(f.r);
+  CHECK(f.r.text == "ab###FGHIJKLM######T");
+  CHECK(f.counters.gaps == 2);
+}
+
+TEST_CASE("tcp_stream: the gap stops where the new segment starts") {
+  fixture f;
+  f.opts.max_ooo_bytes = 4;
+  f.s.syn(0);
+  f.seg(9, "WXYZ");                  // hole 1..8
+  f.seg(5, "efgh");                  // inside the hole: no room
+  // The hole is given up only up to the new segment, which is then in order.
+  CHECK(f.r.text == "####efghWXYZ");
+  CHECK(f.counters.limit_drops == 1);
+}
+
+TEST_CASE("tcp_stream: the segment-count limit declares a gap") {
+  fixture f;
+  f.opts.max_ooo_segments = 2;
+  f.s.syn(0);
+  f.seg(3, "c");
+  f.seg(5, "e");
+  CHECK(f.s.buffered_segments() == 2);
+  f.seg(7, "g");
+  CHECK(f.counters.limit_drops == 1);
+  CHECK(f.r.text == "##c");
+  CHECK(f.s.buffered_segments() == 2);
+}
+
+TEST_CASE("tcp_stream: a segment larger than the whole buffer") {
+  fixture f;
+  f.opts.max_ooo_bytes = 4;
+  f.s.syn(0);
+  f.seg(3, "cdefghij");
+  CHECK(f.r.text == "##cdefghij");
+  CHECK(f.counters.limit_drops == 1);
+}
+
+TEST_CASE("tcp_stream: mid-stream pickup starts at the first data segment") {
+  fixture f;
+  CHECK(f.s.segment(5000, nullptr, 0, false, f.r) == segment_result::empty); // pure ACK
+  CHECK_FALSE(f.s.started());
+  f.seg(123456, "mid");
+  CHECK(f.s.started());
+  CHECK_FALSE(f.s.syn_seen());
+  f.seg(123459, "dle");
+  CHECK(f.r.text == "middle");
+  CHECK(f.r.chunks[0].seq == 123456);
+  // Bytes before the pickup point are old.
+  CHECK(f.seg(123450, "abcdef") == segment_result::retransmission);
+}
+
+TEST_CASE("tcp_stream: data in the SYN and FIN sequence") {
+  fixture f;
+  f.s.syn(10);
+  f.seg(11, "syn-data");
+  f.seg(19, "end", true);
+  CHECK(f.s.fin_seen());
+  CHECK(f.r.text == "syn-dataend");
+  f.s.flush(f.r);
+  CHECK(f.r.text == "syn-dataend"); // nothing missing
+  CHECK(f.counters.gaps == 0);
+}
+
+TEST_CASE("tcp_stream: flush turns holes and a missing tail into gaps") {
+  fixture f;
+  f.s.syn(0);
+  f.seg(1, "ab");
+  f.seg(6, "fg");
+  f.seg(12, "lm");
+  f.s.segment(20, nullptr, 0, true, f.r); // FIN at 20 (bytes 14..19 never seen)
+  CHECK(f.r.text == "ab");
+  f.s.flush(f.r);
+  CHECK(f.r.text == "ab###fg####lm######");
+  CHECK(f.counters.gaps == 3);
+  CHECK(f.counters.bytes_gapped == 3 + 4 + 6);
+  REQUIRE(f.r.chunks.size() == 6);
+  CHECK(f.r.chunks[1].gap);
+  CHECK(f.r.chunks[1].seq == 3);
+  CHECK(f.r.chunks[5].seq == 14);
+}
+
+TEST_CASE("tcp_stream: track-only mode keeps ranges without bytes") {
+  fixture f;
+  f.s.set_store(false);
+  f.s.syn(0);
+  f.seg(4, "def");
+  f.seg(1, "abc");
+  CHECK(f.r.text == "abc???");
+  CHECK(f.seg(2, "b") == segment_result::retransmission);
+}
+
+TEST_CASE("tcp_stream: storage is compacted, never above the limit") {
+  fixture f;
+  f.opts.max_ooo_bytes = 8;
+  f.s.syn(0);
+  f.seg(3, "CCCC");  // waits behind 1..2
+  f.seg(9, "EEEE");  // waits behind 7..8; buffer full (8 bytes)
+  f.seg(1, "ab");    // delivers ab + CCCC; EEEE stays, its storage not yet reclaimed
+  CHECK(f.r.text == "abCCCC");
+  CHECK(f.s.buffered_bytes() == 4);
+  f.seg(14, "GGGG"); // fits in bytes (4 + 4) only after compaction
+  CHECK(f.counters.limit_drops == 0);
+  f.seg(7, "dd");
+  f.seg(13, "f");
+  CHECK(f.r.text == "abCCCCddEEEEfGGGG");
+  // Many out-of-order pairs: the buffer drains each time, nothing lost.
+  uint32_t seq = 18;
+  std::string expect = f.r.text;
+  for (int i = 0; i < 100; ++i) {
+    f.seg(seq + 4, "WXYZ");
+    f.seg(seq, "wxyz");
+    expect += "wxyzWXYZ";
+    seq += 8;
+  }
+  CHECK(f.r.text == expect);
+  CHECK(f.counters.limit_drops == 0);
+  CHECK(f.counters.gaps == 0);
+}
+
+TEST_CASE("tcp_stream: reset returns to the initial state") {
+  fixture f;
+  f.s.syn(0);
+  f.seg(5, "x");
+  f.s.reset();
+  CHECK_FALSE(f.s.started());
+  CHECK(f.s.buffered_bytes() == 0);
+  CHECK(f.s.store());
+  f.seg(42, "y");
+  CHECK(f.r.text == "y");
+}

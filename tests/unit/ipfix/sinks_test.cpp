@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: Apache-2.0
+// The UDP, TCP and file sinks against real local sockets and files.
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "exporters/ipfix/ipfix_decoder.hpp"
+#include "exporters/ipfix/ipfix_file_sink.hpp"
+#include "exporters/ipfix/ipfix_receiver.hpp"
+#include "exporters/ipfix/ipfix_sinks.hpp"
+#include "exporters/ipfix/ipfix_tcp_sink.hpp"
+#include "exporters/ipfix/ipfix_udp_sink.hpp"
+#include "exporters/ipfix/record_format.hpp"
+#include "metaprobe/v1/records.pb.h"
+#include "sample_records.hpp"
+
+using namespace metaprobe;
+using namespace metaprobe::ipfix;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A bound local socket (UDP or TCP listener) on 127.0.0.1, random port.
+struct local_socket {
+  int fd = -1;
+  uint16_t port = 0;
+  explicit local_socket(int type) {
+    fd = ::socket(AF_INET, type | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+    if (type == SOCK_STREAM) REQUIRE(::listen(fd, 4) == 0);
+  }
+  ~local_socket() {
+    if (fd >= 0) ::close(fd);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+};
+
+std::vector<std::vector<uint8_t>> recv_datagrams(int fd, std::chrono::milliseconds wait = 300ms) {
+  std::vector<std::vector<uint8_t>> out;
+  std::vector<uint8_t> buf(65536);
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) break;
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) break;
+    out.emplace_back(buf.begin(), buf.begin() + n);
+    wait = 50ms;
+  }
+  return out;
+}
+
+uint64_t counter(const sink& s, const std::string& name) {
+  for (const auto& c : s.counters())
+    if (c.name == name) return c.value;
+  FAIL("no counter " << name);
+  return 0;
+}
+
+ipfix_sink_config dns_config() {
+  ipfix_sink_config c;
+  c.group = "dns";
+  c.observation_domain_id = 5;
+  c.stats_interval_s = 0;
+  return c;
+}
+
+std::string temp_path(const char* name) {
+  return std::string("/tmp/mp_ipfix_test_") + std::to_string(::getpid()) + "_" + name;
+}
+
+} // namespace
+
+TEST_CASE("group kinds and the factory") {
+  CHECK(ipfix_kinds_for_group("clickstream") == std::vector<std::string>{"clickstream", "http_reply", "ssl_reply"});
+  CHECK(ipfix_kinds_for_group("meta") == std::vector<std::string>{"sip", "ftp", "im", "mail", "raw"});
+  CHECK(ipfix_kinds_for_group("nope").empty());
+  ipfix_sink_config c;
+  c.group = "meta";
+  CHECK(ipfix_kind_mask(c) == (kind_bit(template_kind::sip) | kind_bit(template_kind::ftp) |
+                               kind_bit(template_kind::im) | kind_bit(template_kind::mail) |
+                               kind_bit(template_kind::raw)));
+  c.group = "nope";
+  CHECK_THROWS_AS(make_ipfix_sinks(c), std::invalid_argument);
+  c.group = "dns";
+  c.kinds = {"dns", "bogus"};
+  CHECK_THROWS_AS(make_ipfix_sinks(c), std::invalid_argument);
+  c.kinds.clear();
+  c.mtu = 100;
+  CHECK_THROWS_AS(make_ipfix_sinks(c), std::invalid_argument);
+  c.mtu = 1400;
+  c.udp_collectors = {"not an endpoint"};
+  CHECK_THROWS_AS(make_ipfix_sinks(c), std::runtime_error);
+  c.udp_collectors = {"127.0.0.1:4739", "[::1]:4739"};
+  c.tcp_collectors = {"127.0.0.1:1"};
+  c.tcp_flush_timeout_ms = 100;
+  c.file_path = temp_path("factory.ipfix");
+  auto sinks = make_ipfix_sinks(c);
+  REQUIRE(sinks.size() == 4);
+  CHECK(sinks[0]->name() == "ipfix:udp:127.0.0.1:4739");
+  CHECK(sinks[1]->name() == "ipfix:udp:[::1]:4739");
+  CHECK(sinks[2]->name() == "ipfix:tcp:127.0.0.1:1");
+  CHECK(sinks[3]->name() == "ipfix:file:" + c.file_path);
+  sinks.clear();
+  std::remove(c.file_path.c_str());
+}
+
+TEST_CASE("an unknown ipfix_dev fails with a clear error") {
+  ipfix_sink_config c = dns_config();
+  c.device = "nosuchdev0";
+  c.udp_collectors = {"127.0.0.1:4739"};
+  try {
+    make_ipfix_sinks(c);
+    FAIL("expected an exception");
+  } catch (const std::runtime_error& e) {
+    CHECK(std::string(e.what()).find("ipfix_dev 'nosuchdev0': no such network interface") != std::string::npos);
+  }
+}
+
+TEST_CASE("UDP sink: templates first, MTU, refresh, other kinds ignored") {
+  local_socket rx(SOCK_DGRAM);
+  ipfix_sink_config c = dns_config();
+  c.mtu = 600;
+  c.template_refresh_s = 20;
+  ipfix_udp_sink s(c, rx.address());
+  const auto t0 = std::chrono::system_clock::now();
+  s.add(test::sample_record(template_kind::clickstream, ip_family::ipv4)); // not this group
+  for (uint32_t i = 0; i < 50; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv4, i));
+  s.add(test::sample_record(template_kind::dns, ip_family::ipv6, 1));
+  s.tick(t0);
+  auto dgrams = recv_datagrams(rx.fd);
+  REQUIRE(dgrams.size() > 2);
+  ipfix_decoder dec;
+  int records = 0;
+  for (size_t i = 0; i < dgrams.size(); ++i) {
+    CHECK(dgrams[i].size() <= 600);
+    CHECK(dec.decode(1, dgrams[i].data(), dgrams[i].size(), [&](const decoded_record& r) {
+      CHECK(r.kind == "dns");
+      ++records;
+    }));
+  }
+  CHECK((dgrams[0][16] << 8 | dgrams[0][17]) == 2); // template set leads
+  CHECK(records == 51);
+  CHECK(dec.stats().sequence_gaps == 0);
+  CHECK(dec.stats().sets_without_template == 0);
+  CHECK(counter(s, "records_in") == 51);
+  CHECK(counter(s, "records_sent") == 51);
+  CHECK(counter(s, "records_dropped") == 0);
+  CHECK(counter(s, "template_sends") == 1);
+
+  // no refresh before the period, one after
+  s.tick(t0 + 10s);
+  CHECK(recv_datagrams(rx.fd, 100ms).empty());
+  s.tick(t0 + 21s);
+  auto again = recv_datagrams(rx.fd);
+  REQUIRE(again.size() == 1);
+  CHECK((again[0][16] << 8 | again[0][17]) == 2);
+  CHECK(counter(s, "template_sends") == 2);
+  // sequence continues: 51 records sent before
+  CHECK((again[0][8] << 24 | again[0][9] << 16 | again[0][10] << 8 | again[0][11]) == 51);
+}
+
+TEST_CASE("UDP sink: oversized records are dropped and counted") {
+  local_socket rx(SOCK_DGRAM);
+  ipfix_sink_config c = dns_config();
+  c.mtu = 300;
+  c.max_string_length = 2000;
+  ipfix_udp_sink s(c, rx.address());
+  auto r = test::sample_record(template_kind::dns, ip_family::ipv4);
+  r.mutable_dns()->set_domain(std::string(1000, 'a'));
+  s.add(r);
+  s.add(test::sample_record(template_kind::dns, ip_family::ipv4));
+  s.flush();
+  CHECK(counter(s, "records_too_large") == 1);
+  CHECK(counter(s, "records_dropped") == 1);
+  CHECK(counter(s, "records_sent") == 1);
+  auto dgrams = recv_datagrams(rx.fd);
+  ipfix_decoder dec;
+  for (const auto& d : dgrams) dec.decode(1, d.data(), d.size(), nullptr);
+  CHECK(dec.stats().data_records == 1);
+  // the dropped record is in the sequence numbers: the collector sees it
+  CHECK(dec.stats().sequence_gaps == 1);
+  CHECK(dec.stats().records_lost == 1);
+}
+
+TEST_CASE("file sink writes an RFC 5655 file the receiver reads back") {
+  const std::string path = temp_path("sink.ipfix");
+  ipfix_sink_config c;
+  c.group = "clickstream";
+  c.file_path = path;
+  auto recs = test::all_sample_records();
+  {
+    auto sinks = make_ipfix_sinks(c);
+    REQUIRE(sinks.size() == 1);
+    for (int round = 0; round < 200; ++round)
+      for (const auto& r : recs) sinks[0]->add(r);
+    sinks[0]->flush();
+    CHECK(counter(*sinks[0], "records_in") == 200 * 6);
+    CHECK(counter(*sinks[0], "records_sent") == 200 * 6);
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(data.size() > 1400);
+  CHECK((data[16] << 8 | data[17]) == 2); // templates at the start
+  size_t max_msg = 0;
+  for (size_t off = 0; off + 4 <= data.size();) {
+    const size_t len = static_cast<size_t>(data[off + 2] << 8 | data[off + 3]);
+    max_msg = std::max(max_msg, len);
+    off += len;
+  }
+  CHECK(max_msg > 1400); // larger messages than on UDP
+
+  ipfix::receiver_options o;
+  o.listen = "file:" + path;
+  std::map<std::string, int> kinds;
+  ipfix_receiver rx(o, [&](const decoded_record& r) { ++kinds[std::string(r.kind) + "/" + std::string(r.family)]; });
+  std::atomic<bool> stop{false};
+  CHECK(rx.run(stop) == ipfix_receiver::stop_reason::end_of_file);
+  CHECK(kinds.size() == 6);
+  for (const auto& [k, n] : kinds) {
+    CAPTURE(k);
+    CHECK(n == 200);
+  }
+  CHECK(rx.decoder().stats().decode_errors == 0);
+  CHECK(rx.decoder().stats().sequence_gaps == 0);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("TCP sink: buffers while connecting, templates on each connection, reconnects") {
+  local_socket listener(SOCK_STREAM);
+  ipfix_sink_config c = dns_config();
+  c.tcp_reconnect_min_ms = 20;
+  c.tcp_reconnect_max_ms = 100;
+  c.tcp_flush_timeout_ms = 2000;
+  ipfix_tcp_sink s(c, listener.address());
+  for (uint32_t i = 0; i < 100; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv4, i));
+  s.flush();
+  const int conn = ::accept(listener.fd, nullptr, nullptr);
+  REQUIRE(conn >= 0);
+  CHECK(s.current_state() == ipfix_tcp_sink::state::connected);
+  CHECK(counter(s, "records_sent") == 100);
+
+  auto read_all = [](int fd, ipfix_decoder& dec, uint64_t session) {
+    ipfix_stream_reader reader;
+    std::vector<uint8_t> buf(65536);
+    int records = 0;
+    for (;;) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 300) <= 0) break;
+      const ssize_t n = ::recv(fd, buf.data(), buf.size(), 0);
+      if (n <= 0) break;
+      reader.feed(buf.data(), static_cast<size_t>(n), [&](const uint8_t* d, size_t l) {
+        CHECK(dec.decode(session, d, l, [&](const decoded_record&) { ++records; }));
+      });
+    }
+    return records;
+  };
+  ipfix_decoder dec;
+  CHECK(read_all(conn, dec, 1) == 100);
+  CHECK(dec.stats().sequence_gaps == 0);
+
+  // the collector goes away: the sink notices, reconnects, sends templates again
+  ::close(conn);
+  for (int i = 0; i < 20 && s.current_state() == ipfix_tcp_sink::state::connected; ++i) {
+    s.tick(std::chrono::system_clock::now());
+    std::this_thread::sleep_for(10ms);
+  }
+  for (uint32_t i = 0; i < 10; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv6, i));
+  s.flush();
+  const int conn2 = ::accept(listener.fd, nullptr, nullptr);
+  REQUIRE(conn2 >= 0);
+  ipfix_decoder dec2; // new session: must not depend on earlier templates
+  CHECK(read_all(conn2, dec2, 2) == 10);
+  CHECK(dec2.stats().sets_without_template == 0);
+  CHECK(counter(s, "connects") == 2);
+  CHECK(counter(s, "disconnects") == 1);
+  ::close(conn2);
+}
+
+TEST_CASE("TCP sink: collector down -> bounded buffer, drops counted") {
+  uint16_t port;
+  {
+    local_socket probe(SOCK_STREAM); // find a free port, then close it
+    port = probe.port;
+  }
+  ipfix_sink_config c = dns_config();
+  c.tcp_buffer_records = 10;
+  c.tcp_reconnect_min_ms = 10000;
+  c.tcp_flush_timeout_ms = 50;
+  ipfix_tcp_sink s(c, "127.0.0.1:" + std::to_string(port));
+  for (int i = 0; i < 5; ++i) s.tick(std::chrono::system_clock::now());
+  CHECK(s.current_state() == ipfix_tcp_sink::state::waiting);
+  for (uint32_t i = 0; i < 30; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv4, i));
+  CHECK(counter(s, "records_dropped") == 20);
+  CHECK(counter(s, "connect_failures") >= 1);
+  s.flush(); // gives up after the timeout, nothing sent
+  CHECK(counter(s, "records_sent") == 0);
+}
+
+TEST_CASE("receiver: UDP and TCP listeners deliver records") {
+  std::atomic<bool> stop{false};
+  SUBCASE("udp") {
+    ipfix::receiver_options o;
+    o.listen = "udp:127.0.0.1:0";
+    o.max_records = 12;
+    o.idle_exit_s = 5;
+    std::vector<std::string> lines;
+    ipfix_receiver rx(o, [&](const decoded_record& r) {
+      std::string l;
+      format_record(r, output_format::json, l);
+      lines.push_back(l);
+    });
+    const std::string addr = rx.local_address();
+    std::thread t([&] {
+      ipfix_sink_config c;
+      c.group = "clickstream";
+      c.udp_collectors = {addr};
+      auto sinks = make_ipfix_sinks(c);
+      for (int round = 0; round < 2; ++round)
+        for (const auto& r : test::all_sample_records()) sinks[0]->add(r);
+      sinks[0]->flush();
+    });
+    CHECK(rx.run(stop) == ipfix_receiver::stop_reason::count);
+    t.join();
+    REQUIRE(lines.size() == 12);
+    CHECK(lines[0].rfind("{\"template\":\"clickstream\",\"family\":\"ipv4\",", 0) == 0);
+  }
+  SUBCASE("tcp, two connections") {
+    ipfix::receiver_options o;
+    o.listen = "tcp:127.0.0.1:0";
+    o.idle_exit_s = 1;
+    int n = 0;
+    ipfix_receiver rx(o, [&](const decoded_record&) { ++n; });
+    const std::string addr = rx.local_address();
+    std::thread t([&] {
+      ipfix_sink_config c;
+      c.group = "fullflow";
+      c.tcp_collectors = {addr, addr};
+      auto sinks = make_ipfix_sinks(c);
+      for (auto& s : sinks)
+        for (uint32_t i = 0; i < 7; ++i) s->add(test::sample_record(template_kind::fullflow, ip_family::ipv6, i));
+      for (auto& s : sinks) s->flush();
+    });
+    CHECK(rx.run(stop) == ipfix_receiver::stop_reason::idle);
+    t.join();
+    CHECK(n == 14);
+    CHECK(rx.decoder().domains().size() == 2);
+    CHECK(rx.decoder().stats().decode_errors == 0);
+  }
+}
