@@ -3,6 +3,8 @@
 
 #include <chrono>
 
+#include "capture/decoder.hpp"
+
 #include <spdlog/spdlog.h>
 
 namespace metaprobe {
@@ -56,7 +58,10 @@ struct capture_state {
     const size_t n = shards.size();
     std::vector<std::shared_ptr<packet_batch>> parts(n);
     for (const auto& p : batch->packets) {
-      size_t s = p.status == decode_status::ok ? p.flow_hash % n : 0;
+      // Shard by the address pair only: the fragments of a datagram carry no
+      // ports, and its reassembled packet must reach the shard that holds
+      // the rest of its flow.
+      size_t s = p.status == decode_status::ok ? flow_hash_of(p.src, p.dst, 0, 0, 0) % n : 0;
       if (!parts[s]) {
         parts[s] = std::make_shared<packet_batch>();
         parts[s]->owner = batch;

@@ -16,7 +16,7 @@ struct capture_options {
   bool live = false;              // live input drops when the pipeline is full; files wait
 };
 
-// Reads bursts from `source`, shards them by flow hash over `shards` and
+// Reads bursts from `source`, shards them by address-pair hash over `shards` and
 // sends one batch per shard. Runs in its own thread. Ends on end of input or
 // when `stop` becomes true: then it sends flush_atom to every shard.
 capture_actor spawn_capture(caf::actor_system& sys, capture_options opts,

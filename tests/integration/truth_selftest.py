@@ -40,6 +40,8 @@ def wire(name: str) -> bytes:
 
 
 def filled(v, default):
+    if isinstance(v, tc.alts):
+        return v[-1]  # the last alternative: a joined or single occurrence
     return default if v is tc.ANY else v
 
 
@@ -50,7 +52,7 @@ def http_record(e: tc.expect) -> dict:
         "template": "clickstream", "family": fam, "HOST_TYPE": 1,
         "IP_SOURCE": f["cip"], "IP_DESTINATION": f["sip"],
         "PORT_SOURCE": f["cport"], "PORT_DESTINATION": f["sport"],
-        "METHOD": f["method"], "HOSTNAME": f["host"].upper(), "PATH": f["uri"],
+        "METHOD": f["method"], "HOSTNAME": filled(f["host"], "").upper(), "PATH": f["uri"],
         "USER_AGENT": filled(f["ua"], "x"), "REFERER": filled(f["referer"], ""),
         "COOKIE": filled(f["cookie"], ""), "LOGIN": "", "SESSION_ID": 7,
     }
@@ -205,6 +207,12 @@ def multiset_test(corpus):
     check(res.matched == 2, f"wildcard ordering: matched {res.matched}/2")
     # non-HTTP clickstream records (SNI, CNAME) are not HTTP requests
     check(not tc.http_ours([dict(rec, HOST_TYPE=3)]), "SNI records are not counted as HTTP")
+    # two Cookie headers: tshark 'a=1|b=2' is our 'a=1; b=2', and not 'a=1'
+    c = tc.occurrences("a=1|b=2", ("; ",))
+    check(tc.field_eq("cookie", c, "a=1; b=2") and tc.field_eq("cookie", c, "a=1|b=2")
+          and not tc.field_eq("cookie", c, "a=1"), "two Cookie headers")
+    h = tc.occurrences("x.example|y.example", ())
+    check(tc.field_eq("host", h, "x.example") and not tc.field_eq("host", h, "z.example"), "two Host headers")
 
 
 def known_limits_test(tmp: Path):

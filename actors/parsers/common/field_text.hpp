@@ -4,9 +4,13 @@
 //
 // Exported strings travel in protobuf `string` fields, which must hold valid
 // UTF-8, and are capped at parser_options::max_field bytes. These helpers do
-// both in one pass: every byte that is not part of a well-formed UTF-8
-// sequence becomes U+FFFD (as tshark shows it), and a value that does not fit
-// is cut on a character boundary. Header-only: no library to link.
+// both in one pass: ill-formed UTF-8 becomes U+FFFD, one per ill-formed
+// sequence as tshark shows it (a lead byte with the continuation bytes that
+// follow it, up to the length the lead byte announces, 2..6; a stray
+// continuation byte or 0xFE/0xFF alone); overlong forms, surrogates and
+// code points past U+10FFFF are ill-formed too (tshark decodes overlongs;
+// we do not, so an overlong '/' stays visible as U+FFFD). A value that does
+// not fit is cut on a character boundary. Header-only: no library to link.
 
 #include <cstddef>
 #include <cstdint>
@@ -48,6 +52,28 @@ inline size_t utf8_sequence_length(const uint8_t* p, size_t avail) {
   return n;
 }
 
+// Bytes one U+FFFD stands for at p[0], which starts no well-formed sequence.
+inline size_t ill_formed_length(const uint8_t* p, size_t avail) {
+  const uint8_t b0 = p[0];
+  size_t n;
+  if (b0 >= 0xc0 && b0 <= 0xdf)
+    n = 2;
+  else if (b0 >= 0xe0 && b0 <= 0xef)
+    n = 3;
+  else if (b0 >= 0xf0 && b0 <= 0xf7)
+    n = 4;
+  else if (b0 >= 0xf8 && b0 <= 0xfb)
+    n = 5;
+  else if (b0 >= 0xfc && b0 <= 0xfd)
+    n = 6;
+  else
+    return 1;
+  size_t i = 1;
+  while (i < n && i < avail && (p[i] & 0xc0) == 0x80)
+    ++i;
+  return i;
+}
+
 // Appends `in` to `out` as valid UTF-8 (invalid bytes -> U+FFFD), never letting
 // `out` grow beyond `max_len` bytes; stops on a character boundary. Returns
 // true when part of `in` was left out.
@@ -75,11 +101,13 @@ inline bool append_utf8(std::string& out, std::string_view in, size_t max_len) {
     const size_t emit = len ? len : 3;
     if (out.size() + emit > max_len)
       return true;
-    if (len)
+    if (len) {
       out.append(in.data() + i, len);
-    else
+      i += len;
+    } else {
       out.append(replacement, 3);
-    i += len ? len : 1;
+      i += ill_formed_length(p + i, n - i);
+    }
   }
   return false;
 }
