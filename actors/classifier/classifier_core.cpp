@@ -403,12 +403,18 @@ void classifier_core::handle_tcp(flow_entry& f, direction dir, const decoded_pac
     ++seq; // data in a SYN starts after the SYN's sequence number
   }
   bool fin = (fl & tcp_fin) != 0;
-  if (p.payload_len > 0 || fin) {
+  // Payload bytes on the wire that the capture's snap length cut off.
+  uint32_t cut = 0;
+  uint32_t hdrs = p.payload_off >= p.l3_off ? uint32_t{p.payload_off} - p.l3_off : 0;
+  if (p.l3_wire_len > hdrs + p.payload_len)
+    cut = p.l3_wire_len - hdrs - p.payload_len;
+  if (p.payload_len > 0 || cut > 0 || fin) {
     sink_.flow = &f;
     sink_.dir = dir;
     sink_.ts_ns = ts;
     sink_.ephemeral = ctx.ephemeral;
-    if (st.segment(seq, p.payload(), p.payload_len, fin, sink_) == segment_result::retransmission)
+    if (st.segment(seq, p.payload(), p.payload_len, fin, sink_, cut) ==
+        segment_result::retransmission)
       ++s.dir[di(dir)].retransmissions;
   }
   if (fin) {

@@ -45,27 +45,29 @@ void tcp_stream::syn(uint32_t isn) {
 }
 
 segment_result tcp_stream::segment(uint32_t seq, const uint8_t* data, uint32_t len, bool fin,
-                                   tcp_stream_sink& sink) {
+                                   tcp_stream_sink& sink, uint32_t cut) {
+  uint64_t total = uint64_t{len} + cut;
   if (!started_) {
-    if (len == 0)
+    if (total == 0)
       return segment_result::empty;
     base_ = seq; // mid-stream pickup
     next_ = 0;
     started_ = true;
   }
   int64_t a = to_abs(seq);
-  if (fin && !fin_seen_ && a + static_cast<int64_t>(len) >= 0) {
+  int64_t e = a + static_cast<int64_t>(total);
+  if (fin && !fin_seen_ && e >= 0) {
     fin_seen_ = true;
-    fin_abs_ = static_cast<uint64_t>(a + len);
+    fin_abs_ = static_cast<uint64_t>(e);
   }
-  if (len == 0)
+  if (total == 0)
     return segment_result::empty;
-  int64_t e = a + len;
   if (e <= static_cast<int64_t>(next_)) {
     if (counters_)
       ++counters_->retransmitted;
     return segment_result::retransmission;
   }
+  int64_t cap_end = a + len; // end of the captured bytes
   bool limited = false;
   for (;;) {
     if (e <= static_cast<int64_t>(next_)) {
@@ -75,26 +77,33 @@ segment_result tcp_stream::segment(uint32_t seq, const uint8_t* data, uint32_t l
       return segment_result::retransmission;
     }
     if (a <= static_cast<int64_t>(next_)) {
-      uint64_t skip = next_ - static_cast<uint64_t>(a);
-      uint32_t n = static_cast<uint32_t>(static_cast<uint64_t>(e) - next_);
-      uint32_t at = seq_of(next_);
-      next_ = static_cast<uint64_t>(e);
       if (counters_)
         ++counters_->in_order;
-      sink.on_data(at, data ? data + skip : nullptr, n, false);
+      if (cap_end > static_cast<int64_t>(next_)) {
+        uint64_t skip = next_ - static_cast<uint64_t>(a);
+        uint32_t n = static_cast<uint32_t>(static_cast<uint64_t>(cap_end) - next_);
+        uint32_t at = seq_of(next_);
+        next_ = static_cast<uint64_t>(cap_end);
+        sink.on_data(at, data ? data + skip : nullptr, n, false);
+      }
+      declare_gap(static_cast<uint64_t>(e), sink); // the cut tail, if any
       drain(sink);
       return segment_result::in_order;
     }
     uint64_t ua = static_cast<uint64_t>(a), ue = static_cast<uint64_t>(e);
+    uint64_t uc = static_cast<uint64_t>(cap_end);
     uint32_t bytes = 0, pieces = 0;
     if (!uncovered(ua, ue, bytes, pieces)) {
       if (counters_)
         ++counters_->retransmitted;
       return segment_result::retransmission;
     }
+    if (cut && len)
+      ++pieces; // the captured / cut boundary may split a piece
     if (uint64_t{live_bytes_} + bytes <= max_bytes() &&
         segs_.size() + pieces <= max_segments()) {
-      insert(ua, ue, data);
+      insert(ua, uc, data, false);
+      insert(uc, ue, nullptr, true);
       if (counters_)
         ++counters_->out_of_order;
       return segment_result::out_of_order;
@@ -129,10 +138,14 @@ void tcp_stream::drain(tcp_stream_sink& sink) {
     live_bytes_ -= p.len;
     if (p.end() <= next_)
       continue; // covered by an in-order segment delivered whole
+    if (p.off == lost_data) {
+      declare_gap(p.end(), sink);
+      continue;
+    }
     uint64_t skip = next_ - p.start;
     uint32_t at = seq_of(next_);
     next_ = p.end();
-    const uint8_t* ptr = p.off == no_data ? nullptr : buf_.data() + p.off + skip;
+    const uint8_t* ptr = p.stored() ? buf_.data() + p.off + skip : nullptr;
     sink.on_data(at, ptr, static_cast<uint32_t>(p.len - skip), true);
   }
   if (segs_.empty())
@@ -178,7 +191,9 @@ bool tcp_stream::uncovered(uint64_t a, uint64_t e, uint32_t& bytes, uint32_t& pi
   return total > 0;
 }
 
-void tcp_stream::insert(uint64_t a, uint64_t e, const uint8_t* data) {
+void tcp_stream::insert(uint64_t a, uint64_t e, const uint8_t* data, bool lost) {
+  if (a >= e)
+    return;
   size_t i = 0;
   while (i < segs_.size() && segs_[i].end() <= a)
     ++i;
@@ -190,15 +205,16 @@ void tcp_stream::insert(uint64_t a, uint64_t e, const uint8_t* data) {
       continue;
     }
     uint64_t stop = i < segs_.size() ? std::min(e, segs_[i].start) : e;
-    add_piece(i, cur, static_cast<uint32_t>(stop - cur), data ? data + (cur - a) : nullptr);
+    add_piece(i, cur, static_cast<uint32_t>(stop - cur), data ? data + (cur - a) : nullptr, lost);
     ++i;
     cur = stop;
   }
 }
 
-void tcp_stream::add_piece(size_t pos, uint64_t start, uint32_t len, const uint8_t* data) {
-  piece p{start, len, no_data};
-  if (store_ && data) {
+void tcp_stream::add_piece(size_t pos, uint64_t start, uint32_t len, const uint8_t* data,
+                           bool lost) {
+  piece p{start, len, lost ? lost_data : no_data};
+  if (!lost && store_ && data) {
     if (buf_.size() + len > max_bytes())
       compact();
     if (buf_.capacity() < buf_.size() + len) {
@@ -220,7 +236,7 @@ void tcp_stream::compact() {
   for (;;) {
     piece* best = nullptr;
     for (auto& s : segs_)
-      if (s.off != no_data && static_cast<int64_t>(s.off) > last && (!best || s.off < best->off))
+      if (s.stored() && static_cast<int64_t>(s.off) > last && (!best || s.off < best->off))
         best = &s;
     if (!best)
       break;

@@ -38,6 +38,9 @@
 //     flow's business (the classifier ends the flow and calls flush()).
 //   - no SYN seen: the first segment with payload starts the stream
 //     (mid-stream pickup); bytes before it are never reported.
+//   - a segment cut by the capture's snap length (`cut` bytes on the wire
+//     beyond the `len` captured) occupies its whole sequence range; the
+//     missing tail is reported as a gap when the stream reaches it.
 //
 // In "track only" mode (set_store(false)) out-of-order segments are recorded
 // as ranges without copying their bytes, and buffered deliveries pass a null
@@ -127,10 +130,11 @@ public:
   void syn(uint32_t isn);
 
   // One segment of this direction: payload [data, data+len) at sequence
-  // `seq`, `fin` when the FIN flag is set (the FIN sits at seq + len).
-  // `data` may be null only in track-only mode.
+  // `seq`, followed by `cut` payload bytes the capture did not keep; `fin`
+  // when the FIN flag is set (the FIN sits at seq + len + cut). `data` may
+  // be null only in track-only mode.
   segment_result segment(uint32_t seq, const uint8_t* data, uint32_t len, bool fin,
-                         tcp_stream_sink& sink);
+                         tcp_stream_sink& sink, uint32_t cut = 0);
 
   // End of the flow: remaining holes become gaps, buffered data is
   // delivered, a missing tail before a seen FIN becomes a gap.
@@ -150,10 +154,12 @@ private:
   struct piece {
     uint64_t start;
     uint32_t len;
-    uint32_t off; // into buf_, or no_data
+    uint32_t off; // into buf_, or no_data / lost_data
     uint64_t end() const { return start + len; }
+    bool stored() const { return off < lost_data; }
   };
-  static constexpr uint32_t no_data = 0xffffffffu;
+  static constexpr uint32_t no_data = 0xffffffffu;   // track-only: bytes not kept
+  static constexpr uint32_t lost_data = 0xfffffffeu; // cut by the capture: a gap
 
   uint32_t seq_of(uint64_t abs) const { return static_cast<uint32_t>(base_ + abs); }
   int64_t to_abs(uint32_t seq) const {
@@ -166,8 +172,8 @@ private:
   void declare_gap(uint64_t upto, tcp_stream_sink& sink);
   // Ranges of [a, e) not yet buffered; false when none (retransmission).
   bool uncovered(uint64_t a, uint64_t e, uint32_t& bytes, uint32_t& pieces) const;
-  void insert(uint64_t a, uint64_t e, const uint8_t* data);
-  void add_piece(size_t pos, uint64_t start, uint32_t len, const uint8_t* data);
+  void insert(uint64_t a, uint64_t e, const uint8_t* data, bool lost);
+  void add_piece(size_t pos, uint64_t start, uint32_t len, const uint8_t* data, bool lost);
   void compact();
 
   const tcp_stream_options* opts_ = nullptr;

@@ -178,8 +178,8 @@ std::vector<key_spec> build_schema() {
 
   section = "IPFIX export";
   add(str_key("ipfix_dev", "",
-              "network interface for export (accepted for compatibility; metaprobe sends via "
-              "the routing table)"));
+              "network interface the export sockets are bound to (SO_BINDTODEVICE; empty: "
+              "routing table decides)"));
   add(endpoints_key("ipfix_udp_collectors", "clickstream collectors over UDP, host:port list"));
   add(endpoints_key("ipfix_tcp_collectors", "clickstream collectors over TCP, host:port list"));
   add(endpoints_key("ipfix_meta_udp_collectors",

@@ -77,7 +77,19 @@ class run_result:
         return self.returncode is not None and self.returncode < 0
 
     def tail(self, n: int = 15) -> str:
-        return "\n".join(self.stderr.splitlines()[-n:])
+        """The lines worth reading: warnings, errors, sanitizer summaries
+        (stack frames and shadow-memory dumps left out), at most n."""
+        keep = []
+        for l in self.stderr.splitlines():
+            low = l.lower()
+            if l.lstrip().startswith("#") or "shadow" in low or l.lstrip().startswith("0x"):
+                continue
+            if any(k in low for k in ("error", "warn", "summary", "fail", "signal", "cannot",
+                                      "abort", "killed", "terminate")):
+                keep.append(l)
+        if not keep:
+            keep = self.stderr.splitlines()[-n:]
+        return "\n".join(keep[-n:])
 
 
 def run_process(argv: List[str], cwd: Path, timeout: float, env=None) -> run_result:

@@ -378,6 +378,10 @@ def dns_truth(path: Path, corpus: Path, pcap: str) -> List[expect]:
       most MAX_ABSORB) are accepted without comparing their fields.
     - a message tshark dissected from a fragment whose datagram never
       completed (see l2l3_flags) is optional.
+    - dns.resp.name and dns.resp.ttl hold one value per record (OPT has no
+      TTL); when len(names) != len(ttls) + OPT records, tshark left names
+      out (seen with mDNS) and the lists do not line up: the message is
+      treated as malformed and its answers are accepted unchecked.
     - a query that carries answers (inverse query, opcode 1) expects its
       questions; records for its answers are optional.
     """
@@ -406,6 +410,12 @@ def dns_truth(path: Path, corpus: Path, pcap: str) -> List[expect]:
             malformed = True
         if any(tshark_marker(x) for x in qn + rn[:n_a]):
             malformed = True
+        # names and TTLs are listed once per record (OPT has no TTL); when
+        # the counts disagree, tshark left some names out and the lists no
+        # longer line up: the answers cannot be read from them
+        aligned = len(rn) == len(rttl) + sum(1 for t in rt if t == "41")
+        if not aligned:
+            malformed = True
         if malformed:
             notes.append("malformed message")
         optional = malformed
@@ -420,7 +430,7 @@ def dns_truth(path: Path, corpus: Path, pcap: str) -> List[expect]:
             return ANY if tshark_marker(v) else norm_name(v)
 
         frame_exp = []  # (fields, optional)
-        answers = min(n_a, len(rn))
+        answers = min(n_a, len(rn)) if aligned else 0
         if answers > 0:
             seen = defaultdict(int)
             type_ok = True
@@ -440,7 +450,7 @@ def dns_truth(path: Path, corpus: Path, pcap: str) -> List[expect]:
                 if t in BITMAP_TYPES:
                     type_ok = False  # bitmap entries follow in dns.resp.type
                 frame_exp.append((f, not is_resp))
-        if not is_resp or answers == 0:
+        if not is_resp or (answers == 0 and (aligned or n_a == 0)):
             for i in range(len(qn)):
                 f = dict(base)
                 f["name"] = name_or_any(qn[i])

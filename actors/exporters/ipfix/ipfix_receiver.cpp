@@ -19,6 +19,9 @@ namespace metaprobe::ipfix {
 
 namespace {
 using clock_type = std::chrono::steady_clock;
+// UDP peers get a session each up to this many; later peers share one.
+constexpr size_t max_udp_peers = 1024;
+constexpr uint64_t overflow_session = 0;
 
 socket_address resolve_passive(const std::string& host_port, int socktype) {
   std::string host, error;
@@ -178,11 +181,17 @@ ipfix_receiver::stop_reason ipfix_receiver::run_udp(const std::atomic<bool>& sto
       last_data = clock_type::now();
       const std::string name = "udp:" + address_text(reinterpret_cast<sockaddr*>(&peer), plen);
       auto it = udp_sessions_.find(name);
-      if (it == udp_sessions_.end()) {
+      uint64_t session = overflow_session;
+      if (it != udp_sessions_.end()) {
+        session = it->second;
+      } else if (udp_sessions_.size() < max_udp_peers) {
         it = udp_sessions_.emplace(name, next_session_++).first;
-        session_names_[it->second] = name;
+        session = it->second;
+        session_names_[session] = name;
+      } else {
+        session_names_[session] = "udp:(other peers)";
       }
-      on_message(it->second, buf.data(), static_cast<size_t>(n));
+      on_message(session, buf.data(), static_cast<size_t>(n));
       if (done()) return stop_reason::count;
     }
   }

@@ -163,11 +163,22 @@ bool ipfix_tcp_sink::admit() {
   // While connected only the octet bound applies (checked in deliver());
   // while the collector is unreachable at most tcp_buffer_records wait.
   if (state_ == state::connected) return true;
-  return buffered_records_ + encoder_.pending_records() < cfg_.tcp_buffer_records;
+  if (buffered_records_ + encoder_.pending_records() < cfg_.tcp_buffer_records) return true;
+  log_drop("collector unreachable and buffer full");
+  return false;
+}
+
+void ipfix_tcp_sink::log_drop(const char* why) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now - last_drop_log_ < std::chrono::seconds(10)) return;
+  last_drop_log_ = now;
+  spdlog::warn("[NFLW] very long operation: {}: {}, records dropped ({} so far)", name_, why,
+               c_.records_dropped + 1);
 }
 
 void ipfix_tcp_sink::deliver(const uint8_t* data, size_t len, uint32_t records) {
   if (buffered_bytes_ + len > cfg_.tcp_buffer_bytes) {
+    log_drop("collector too slow, send buffer full");
     c_.records_dropped += records;
     return;
   }

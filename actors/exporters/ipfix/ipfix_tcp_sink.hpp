@@ -55,6 +55,7 @@ private:
   void pump();
   void send_queue();
   void check_peer_closed();
+  void log_drop(const char* why); // rate-limited
 
   ipfix_sink_config cfg_;
   std::string collector_;
@@ -71,6 +72,7 @@ private:
   uint64_t connects_ = 0;
   uint64_t connect_failures_ = 0;
   uint64_t disconnects_ = 0;
+  std::chrono::steady_clock::time_point last_drop_log_{};
 };
 
 } // namespace metaprobe::ipfix

@@ -80,8 +80,13 @@ void ipfix_udp_sink::deliver(const uint8_t* data, size_t len, uint32_t records) 
   c_.records_dropped += records;
   const auto now = std::chrono::steady_clock::now();
   if (e != last_errno_ || now - last_error_log_ >= std::chrono::seconds(10)) {
-    spdlog::warn("[NFLW] {}: send failed: {} ({} record(s) dropped, {} send error(s) so far)", name_,
-                 std::strerror(e), records, c_.send_errors);
+    if (e == EAGAIN || e == EWOULDBLOCK)
+      spdlog::warn("[NFLW] very long operation: {} not ready, message skipped ({} record(s) dropped, "
+                   "{} send error(s) so far)",
+                   name_, records, c_.send_errors);
+    else
+      spdlog::warn("[NFLW] {}: send failed: {} ({} record(s) dropped, {} send error(s) so far)", name_,
+                   std::strerror(e), records, c_.send_errors);
     last_errno_ = e;
     last_error_log_ = now;
   }

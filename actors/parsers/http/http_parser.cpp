@@ -119,6 +119,13 @@ void http_parser::deliver_datagram(direction dir, const uint8_t* data, size_t le
 void http_parser::process(side& s, direction dir, const uint8_t* data, size_t len,
                           uint64_t ts_ns, uint32_t seq, record_sink& out) {
   size_t pos = 0;
+  if (s.ph == phase::resync && (!s.line.empty() || s.line_cut) && segment_starts_message(s, data, len)) {
+    // Senders start messages on segment boundaries: a start line glued to
+    // the tail of a lost body is found here rather than at a line start.
+    note_skipped(s, s.line.size());
+    s.line.clear();
+    s.line_cut = false;
+  }
   while (pos < len) {
     if (state_ == parser_state::done || state_ == parser_state::violated)
       return;
@@ -201,6 +208,13 @@ void http_parser::process(side& s, direction dir, const uint8_t* data, size_t le
     s.line.clear();
     s.line_cut = false;
   }
+}
+
+bool http_parser::segment_starts_message(const side& s, const uint8_t* data, size_t len) const {
+  const std::string_view v(reinterpret_cast<const char*>(data), std::min<size_t>(len, 32));
+  if (s.r != role::responder && http::match_method(v) > 0)
+    return true;
+  return s.r != role::requester && v.size() >= 8 && v.compare(0, 7, "HTTP/1.") == 0;
 }
 
 void http_parser::on_line(side& s, direction dir, std::string_view line, bool cut,

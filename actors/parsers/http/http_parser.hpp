@@ -16,7 +16,8 @@
 // matched to responses in order through a bounded queue of pending methods.
 //
 // Errors: a line that is not what the state expects sends the direction into
-// resync: lines are skipped until one is a start line of the direction's role.
+// resync: lines are skipped until one is a start line of the direction's role
+// (a segment that begins like a start line also ends the skipped line).
 // While the flow is still probing, more than max_buffered skipped bytes in a
 // direction detach the parser (violation). A gap inside a body of known
 // length only shortens it; a gap anywhere else drops the partial message and
@@ -129,6 +130,7 @@ private:
   bool try_start_line(side& s, std::string_view line, bool cut, uint32_t line_seq);
   void on_header_line(side& s, std::string_view line);
   void end_of_headers(side& s, direction dir, uint64_t ts_ns, record_sink& out);
+  bool segment_starts_message(const side& s, const uint8_t* data, size_t len) const;
   void start_resync(side& s);
   void note_skipped(side& s, size_t n);
   void finish_partial(side& s, direction dir, uint64_t ts_ns, record_sink& out);

@@ -172,7 +172,12 @@ TEST_CASE("corpus: DNS records agree with tshark") {
     MESSAGE("corpus not found at " << dir << ": skipped");
     return;
   }
-  corpus::score total;
+  // dns-fwdptr-malformed holds one crafted message whose every question walks
+  // long forward-pointer chains: the per-message name work budget stops it
+  // early (tshark decodes 10518 questions of it). It must still yield
+  // records, all of them right.
+  const std::string budget_file = "dns-fwdptr-malformed.pcap";
+  corpus::score total, clean;
   const char* only = std::getenv("CORPUS_FILE");
   const size_t show_n = std::getenv("CORPUS_VERBOSE") ? 100000 : 3;
   for (const auto& file : corpus::truth_files(".dns.tsv")) {
@@ -199,6 +204,12 @@ TEST_CASE("corpus: DNS records agree with tshark") {
     std::vector<row> missing, extra;
     const corpus::score s = corpus::compare(truth, ours, &missing, &extra);
     total.add(s);
+    if (file == budget_file) {
+      CHECK(s.ours >= 16);
+      CHECK(s.matched == s.ours);
+    } else {
+      clean.add(s);
+    }
     char line[256];
     std::snprintf(line, sizeof line, "%-45s %5zu/%5zu (ours %5zu) viol %llu", file.c_str(),
                   s.matched, s.truth, s.ours,
@@ -215,10 +226,12 @@ TEST_CASE("corpus: DNS records agree with tshark") {
       show("extra  ", extra[i]);
   }
   MESSAGE("dns: recall " << total.recall() << " precision " << total.precision() << " ("
-                         << total.matched << "/" << total.truth << ", ours " << total.ours << ")");
+                         << total.matched << "/" << total.truth << ", ours " << total.ours
+                         << "); without " << budget_file << ": recall " << clean.recall()
+                         << " precision " << clean.precision());
   if (only)
     return;
-  CHECK(total.truth > 1000);
-  CHECK(total.recall() >= 0.97);
-  CHECK(total.precision() >= 0.97);
+  CHECK(clean.truth > 3500);
+  CHECK(clean.recall() >= 0.995);
+  CHECK(clean.precision() >= 0.995);
 }

@@ -105,7 +105,18 @@ TEST_CASE("corpus: HTTP requests and responses agree with tshark") {
     MESSAGE("corpus not found at " << dir << ": skipped");
     return;
   }
-  corpus::score req_total, full_total, resp_total;
+  // tshark (with TCP desegmentation) shows a message only once its body has
+  // arrived too; these captures lose or cut bodies (capture ends, segments
+  // missing), so the parser, which reports a message when its header block
+  // is complete, rightly reports more there. They count for recall only.
+  const std::vector<std::string> bodies_cut = {
+    "http-4k-requests.pcap",         "http-650-responses.pcap",
+    "mixed-netflix-http-tls-dns.pcap", "mixed-instagram.pcap",
+    "smtp-emotet-malspam.pcap",      "tcp-missing-packet-unidir.pcap",
+    "http-ndpi-1kxun-mixed-ipv6.pcap", "mixed-browsing-pcpp-example.pcap",
+    "mixed-many-protocols-vlan-ipv6.pcap", "http-manipulated.pcap",
+  };
+  corpus::score req_total, full_total, resp_total, req_clean, resp_clean;
   std::vector<std::string> files = corpus::truth_files(".http_req.tsv");
   for (const auto& f : corpus::truth_files(".http_resp.tsv"))
     if (std::find(files.begin(), files.end(), f) == files.end())
@@ -150,13 +161,18 @@ TEST_CASE("corpus: HTTP requests and responses agree with tshark") {
                             c.user_agent(), c.referer(), cookie_from_truth(c.cookie()));
       } else if (r.record.has_http_reply()) {
         const auto& h = r.record.http_reply();
-        // The truth shows the header as sent; ours is 0 when absent.
-        o_resp.emplace_back(h.result_code(), h.content_type(), std::string());
+        // The truth shows the Content-Length header as sent; ours is 0 when absent.
+        o_resp.emplace_back(h.result_code(), h.content_type(),
+                            std::to_string(h.content_length()));
       }
     }
-    // Compare responses on code and type; the length column only when present.
-    for (auto& x : t_resp)
-      std::get<2>(x).clear();
+    for (auto& x : t_resp) {
+      std::string& len = std::get<2>(x);
+      if (len.empty())
+        len = "0";
+      else if (len.find('|') != std::string::npos)
+        len = len.substr(0, len.find('|')); // several headers: the first counts
+    }
     std::vector<req_key> missing, extra;
     const corpus::score s = corpus::compare(t_req, o_req, &missing, &extra);
     std::vector<req_full> fmissing;
@@ -172,6 +188,10 @@ TEST_CASE("corpus: HTTP requests and responses agree with tshark") {
     req_total.add(s);
     full_total.add(sf);
     resp_total.add(sr);
+    if (std::find(bodies_cut.begin(), bodies_cut.end(), file) == bodies_cut.end()) {
+      req_clean.add(s);
+      resp_clean.add(sr);
+    }
     char line[512];
     std::snprintf(line, sizeof line,
                   "%-45s req %4zu/%4zu (ours %4zu) full %4zu  resp %4zu/%4zu (ours %4zu)",
@@ -186,18 +206,23 @@ TEST_CASE("corpus: HTTP requests and responses agree with tshark") {
       MESSAGE("  extra req:   " << std::get<0>(extra[i]) << " " << std::get<1>(extra[i]) << " "
                                 << std::get<2>(extra[i]).substr(0, 120));
     for (size_t i = 0; i < rmissing.size() && i < show; ++i)
-      MESSAGE("  missing resp: " << std::get<0>(rmissing[i]) << " " << std::get<1>(rmissing[i]));
+      MESSAGE("  missing resp: " << std::get<0>(rmissing[i]) << " " << std::get<1>(rmissing[i]) << " len " << std::get<2>(rmissing[i]));
     for (size_t i = 0; i < rextra.size() && i < show; ++i)
-      MESSAGE("  extra resp:   " << std::get<0>(rextra[i]) << " " << std::get<1>(rextra[i]));
+      MESSAGE("  extra resp:   " << std::get<0>(rextra[i]) << " " << std::get<1>(rextra[i]) << " len " << std::get<2>(rextra[i]));
   }
   MESSAGE("requests: recall " << req_total.recall() << " precision " << req_total.precision()
-                              << "; all fields: recall " << full_total.recall()
+                              << " (complete captures: " << req_clean.precision()
+                              << "); all fields: recall " << full_total.recall()
                               << "; responses: recall " << resp_total.recall() << " precision "
-                              << resp_total.precision());
+                              << resp_total.precision() << " (complete captures: "
+                              << resp_clean.precision() << ")");
   if (only)
     return;
-  CHECK(req_total.truth > 1000);
-  CHECK(req_total.recall() >= 0.97);
-  CHECK(req_total.precision() >= 0.97);
-  CHECK(resp_total.recall() >= 0.95);
+  CHECK(req_total.truth > 1900);
+  CHECK(resp_total.truth > 1100);
+  CHECK(req_total.recall() >= 0.995);
+  CHECK(full_total.recall() >= 0.99);
+  CHECK(resp_total.recall() >= 0.995);
+  CHECK(req_clean.precision() >= 0.995);
+  CHECK(resp_clean.precision() >= 0.995);
 }

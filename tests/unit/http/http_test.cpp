@@ -312,6 +312,16 @@ TEST_CASE("garbage between requests: resync at the next request line") {
   CHECK(f.p->state() == parser_state::confirmed);
 }
 
+TEST_CASE("resync: a message at a segment start ends the skipped binary line") {
+  fixture f;
+  f.send(c2s, get("/a") + get("/b"));
+  f.lose(s2c, 500); // the first response's head is lost
+  f.send(s2c, "\xff\xd8 jpeg tail without newline");
+  f.send(s2c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+  REQUIRE(f.replies().size() == 1);
+  CHECK(f.replies()[0]->result_code() == 200);
+}
+
 TEST_CASE("a response side recovers after a malformed status line") {
   fixture f;
   f.send(c2s, get("/a") + get("/b"));
