@@ -43,7 +43,9 @@
 //      copied into `bytes` (source = own_bytes).
 //   6. TCP: per-direction tcp_stream reassembly (tcp_stream.hpp), handshake
 //      RTT, FIN/RST tracking; a segment whose payload was already seen
-//      counts as a retransmission of its direction.
+//      counts as a retransmission of its direction. Payload cut by the snap
+//      length (IP length on the wire beyond the captured bytes) becomes a
+//      gap for the parser.
 //
 // RTT: rtt_half_ms = (ACK - SYN) / 2 where SYN is the client's SYN, ACK the
 // client's first ACK after the server's SYN/ACK: the tap sees the full round

@@ -14,7 +14,8 @@
 //   bit1: track-only mode    [3..6] initial sequence number (big endian)  [7] unused
 // then records of 4 bytes: int16 offset of the segment from the ISN (big
 // endian, so segments land around the ISN and across a wrap when the ISN is
-// near 2^32), length, flags (bit0 FIN, bit1 SYN, bit2 length * 8).
+// near 2^32), length, flags (bit0 FIN, bit1 SYN, bit2 length * 8, bit3 the
+// second half of the segment is cut by the capture).
 
 #include <cstddef>
 #include <cstdint>
@@ -99,10 +100,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* in, size_t size) {
       s.syn(seq);
       continue;
     }
+    uint32_t cut = (flags & 8) ? len / 2 : 0;
+    len -= cut;
     buf.resize(len);
     for (uint32_t k = 0; k < len; ++k)
       buf[k] = byte_at(seq + k);
-    s.segment(seq, buf.data(), len, flags & 1, v);
+    s.segment(seq, buf.data(), len, flags & 1, v, cut);
     sent += len;
     check(v.data_bytes <= sent);
     check(s.buffered_bytes() <= opts.max_ooo_bytes);

@@ -47,7 +47,7 @@ struct flow_gen {
 };
 
 struct generator {
-  std::vector<uint8_t> payload = std::vector<uint8_t>(1500, 'x');
+  std::vector<uint8_t> payload = std::vector<uint8_t>(1600, 'x');
   uint32_t next_id = 0;
   int data_packets = 30;
 
@@ -116,7 +116,9 @@ struct generator {
     p.sport = from_client ? f.cp : f.sp;
     p.dport = from_client ? f.sp : f.cp;
     p.l3_len = p.l3_wire_len = static_cast<uint16_t>(40 + len);
-    p.payload_off = 0;
+    p.l3_off = 0;
+    p.l4_off = 20;
+    p.payload_off = 40; // IPv4 + TCP headers (UDP: 8 more bytes of payload room)
     p.payload_len = static_cast<uint16_t>(len);
     p.tcp_flags = flags;
     p.flow_hash = flow_hash_of(p.src, p.dst, p.sport, p.dport, p.l4_proto);

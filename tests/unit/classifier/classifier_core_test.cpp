@@ -442,6 +442,23 @@ TEST_CASE("classifier: holes at the end become gaps before the close") {
   CHECK(h.text(app_protocol::http, direction::client_to_server) == "aaa######ccc");
 }
 
+TEST_CASE("classifier: payload cut by the snap length reaches the parser as a gap") {
+  harness h;
+  auto e = pair_on(80);
+  handshake(h.b, e, 0);
+  auto& p = h.b.tcp(e, true, 40 * ms, ack, 101, "GET /"); // 5 of 25 bytes captured
+  p.l3_wire_len = static_cast<uint16_t>(p.l3_wire_len + 20);
+  p.wire_len += 20;
+  h.b.tcp(e, true, 41 * ms, ack, 126, "next");
+  h.run();
+  CHECK(h.text(app_protocol::http, direction::client_to_server) == "GET /####################next");
+  CHECK(h.c().counters().tcp.out_of_order == 0);
+  h.c().flush_all(1 * sec, h.out);
+  auto& sums = h.sb(app_protocol::http).summaries;
+  REQUIRE(sums.size() == 1);
+  CHECK(sums[0].dir[0].bytes == 40 + 40 + 65 + 44); // wire IP lengths
+}
+
 TEST_CASE("classifier: retransmissions count per direction") {
   harness h;
   auto e = pair_on(9300);

@@ -225,6 +225,24 @@ TEST_CASE("tcp_stream: flush turns holes and a missing tail into gaps") {
   CHECK(f.r.chunks[5].seq == 14);
 }
 
+TEST_CASE("tcp_stream: a segment cut by the snap length leaves a gap for its tail") {
+  fixture f;
+  f.s.syn(0);
+  std::string a = "abcd";
+  // 4 bytes captured of 10 on the wire: in order, the tail is a gap at once.
+  f.s.segment(1, reinterpret_cast<const uint8_t*>(a.data()), 4, false, f.r, 6);
+  CHECK(f.r.text == "abcd######");
+  CHECK(f.s.next_seq() == 11);
+  // Out of order: the cut tail waits in the buffer and becomes a gap in turn.
+  f.s.segment(15, reinterpret_cast<const uint8_t*>("op"), 2, false, f.r, 3); // 15..19
+  f.seg(20, "uv");
+  f.seg(11, "klmn");
+  CHECK(f.r.text == "abcd######klmnop###uv");
+  CHECK(f.counters.gaps == 2);
+  CHECK(f.counters.bytes_gapped == 9);
+  CHECK(f.counters.retransmitted == 0);
+}
+
 TEST_CASE("tcp_stream: track-only mode keeps ranges without bytes") {
   fixture f;
   f.s.set_store(false);
