@@ -14,7 +14,6 @@ Usage: bad_config.py --bin-dir BUILD/bin     exit 0 pass, 1 fail
 import argparse
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -9,6 +9,7 @@ SKIP_RETURN_CODE) when the corpus is missing, 0 on success, 1 on failure.
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -179,6 +180,11 @@ def decode_ipfix(bin_dir: Path, ipfix_file: Path, timeout: float = 60.0):
                       + err.decode("utf-8", "replace").strip()[-500:])
     if bad:
         errors.append(f"{bad} output lines of metaprobe-receiver are not JSON objects")
+    # the receiver's summary line counts what it could not decode
+    for m in re.finditer(r"(\d+) (decode error|framing error|sequence gap|set\(s\) without template)",
+                         err.decode("utf-8", "replace")):
+        if int(m.group(1)) > 0:
+            errors.append(f"metaprobe-receiver on {ipfix_file.name}: {m.group(1)} {m.group(2)}(s)")
     san = sanitizer_lines(err.decode("utf-8", "replace"))
     if san:
         errors.append("sanitizer report in metaprobe-receiver: " + san[0])

@@ -783,6 +783,11 @@ def report(results: List[file_result], limits, protocols, min_pct: float, max_sh
                     f"{k}={show(v, 60)}" for k, v in o.fields.items() if v not in ("", None)))
                 print(f"            -> {why}")
         rec, prec = tot.recall(), tot.precision()
+        raw = file_result("raw", p, truth=tot.truth, ours=tot.ours, matched=tot.matched,
+                          optional_matched=tot.optional_matched)
+        if tot.excused_truth or tot.excused_ours:
+            print(f"\n{p}: before known limits recall {raw.recall():.2f}%, precision {raw.precision():.2f}%; "
+                  f"excused {tot.excused_truth} truth rows and {tot.excused_ours} records")
         verdict = rec >= min_pct and prec >= min_pct and not errors
         print(f"\n{p}: recall {rec:.2f}%, precision {prec:.2f}% (required {min_pct:.0f}%"
               f"{', after known limits' if tot.excused_truth or tot.excused_ours else ''})"

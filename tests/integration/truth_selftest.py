@@ -9,11 +9,11 @@ Usage: truth_selftest.py [--corpus DIR]    exit 0 pass, 1 fail, 77 skip
 """
 
 import argparse
-import copy
 import ipaddress
 import os
 import random
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -238,7 +238,6 @@ def main():
     args = ap.parse_args()
     decoder_tests()
     multiset_test(None)
-    import tempfile
     with tempfile.TemporaryDirectory() as t:
         known_limits_test(Path(t))
     if failures:  # the checks without the corpus failed: say so even if it is absent

@@ -9,6 +9,7 @@ each scenario N times and reports the median of
   CPU s/Mpkt     user + system CPU of the capture process per million packets
   peak RSS       maximum resident set of the capture process (MiB)
   exporter CPU   user + system CPU of the exporter processes (where started)
+  IPFIX MB       bytes the exporters wrote (a scenario that exports nothing fails)
 
 The capture process is started directly (not through the appliance) so its
 own resource usage is measured with wait4(); scenarios that export start
@@ -162,6 +163,9 @@ def run_once(args, sc, pcap: Path, run_no: int):
             exp_cpu += eru.ru_utime + eru.ru_stime
             if erc != 0:
                 exp_failed.append(f"{ch} exit {erc}")
+        out_bytes = sum(f.stat().st_size for f in tmp.glob("*.ipfix"))
+        if sc["exporters"] and out_bytes == 0:
+            raise RuntimeError(f"{sc['name']} run {run_no}: the exporters wrote no IPFIX data")
         text = cap_log.read_text(errors="replace")
         stats = {m.group(1): int(m.group(2)) for m in map(STAT_LINE.search, text.splitlines()) if m}
         if rc != 0:
@@ -172,7 +176,7 @@ def run_once(args, sc, pcap: Path, run_no: int):
         return {"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "user": ru.ru_utime,
                 "sys": ru.ru_stime, "maxrss_kib": ru.ru_maxrss, "exp_cpu": exp_cpu,
                 "packets": stats.get("capture.packets"), "wire": stats.get("capture.wire_bytes"),
-                "stats": stats}
+                "out_bytes": out_bytes, "stats": stats}
     finally:
         for _, p in exporters:
             if p.poll() is None:
@@ -200,16 +204,18 @@ def summarise(sc, runs, file_packets, file_wire):
         "rss_mib": statistics.median(rss), "exp_cpu_per_m": statistics.median(exp) if sc["exporters"] else None,
         "wall": statistics.median(r["wall"] for r in runs),
         "pps_range": (min(pps), max(pps)),
+        "out_mb": statistics.median(r["out_bytes"] for r in runs) / 1e6,
     }
 
 
 def table(rows) -> str:
-    out = ["| scenario | packets/s | Gbit/s | CPU s / Mpkt (capture) | peak RSS MiB | CPU s / Mpkt (exporters) | wall s | runs |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    out = ["| scenario | packets/s | Gbit/s | CPU s / Mpkt (capture) | peak RSS MiB | CPU s / Mpkt (exporters) | IPFIX MB | wall s | runs |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
         exp = f"{r['exp_cpu_per_m']:.2f}" if r["exp_cpu_per_m"] is not None else "—"
+        mb = f"{r['out_mb']:.1f}" if r["exp_cpu_per_m"] is not None else "—"
         out.append(f"| `{r['name']}` | {r['pps']:,.0f} | {r['gbps']:.3f} | {r['cpu_per_m']:.2f} | "
-                   f"{r['rss_mib']:.0f} | {exp} | {r['wall']:.2f} | {r['runs']} |")
+                   f"{r['rss_mib']:.0f} | {exp} | {mb} | {r['wall']:.2f} | {r['runs']} |")
     return "\n".join(out)
 
 
@@ -268,6 +274,7 @@ def main(argv=None) -> int:
         while f.read(1 << 24):
             pass
     nproc, model = machine()
+    load = os.getloadavg()[0]
     print(f"benchmark capture {pcap}: {file_packets:,} packets, {file_wire / 1e6:,.1f} MB on the wire")
     rows = []
     for sc in chosen:
@@ -278,7 +285,8 @@ def main(argv=None) -> int:
             cnt = r["packets"]
             print(f"  {sc['name']} run {i + 1}: {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU "
                   f"(user {r['user']:.2f}, sys {r['sys']:.2f}), maxrss {r['maxrss_kib'] / 1024:.0f} MiB, "
-                  f"capture.packets {cnt}, exporters {r['exp_cpu']:.2f} s CPU", flush=True)
+                  f"capture.packets {cnt}, exporters {r['exp_cpu']:.2f} s CPU, "
+                  f"{r['out_bytes'] / 1e6:.1f} MB IPFIX", flush=True)
             if cnt is not None and cnt != file_packets:
                 print(f"  warning: capture counted {cnt} packets, the file has {file_packets}")
         rows.append(summarise(sc, runs, file_packets, file_wire))
@@ -288,7 +296,7 @@ def main(argv=None) -> int:
     md = [table(rows), "",
           f"Measured {date} at commit `{rev}` on {nproc} × {model}; "
           f"capture `{pcap.name}` ({file_packets:,} packets, {file_wire / 1e6:,.1f} MB), "
-          f"workers={args.workers}, median of {args.runs} runs."]
+          f"workers={args.workers}, median of {args.runs} runs; load average {load:.1f} at the start."]
     if args.note:
         md.append("")
         md.append(args.note)

@@ -48,15 +48,13 @@ bool read_header(const uint8_t* msg, size_t len, header& h) {
   return true;
 }
 
-name_status read_name(const uint8_t* msg, size_t len, size_t off, std::string& text,
-                      std::string* wire, size_t& next) {
-  size_t budget = default_name_budget;
-  return read_name(msg, len, off, text, wire, next, budget);
-}
+namespace {
 
-name_status read_name(const uint8_t* msg, size_t len, size_t off, std::string& text,
+// The one name walker; `text` null: check only, render nothing.
+name_status walk_name(const uint8_t* msg, size_t len, size_t off, std::string* text,
                       std::string* wire, size_t& next, size_t& budget) {
-  text.clear();
+  if (text != nullptr)
+    text->clear();
   if (wire != nullptr)
     wire->clear();
   size_t pos = off;
@@ -88,10 +86,10 @@ name_status read_name(const uint8_t* msg, size_t len, size_t off, std::string& t
       chars += (chars ? 1u : 0u) + c;
       if (chars > max_name_chars)
         too_long = true;
-      if (!too_long) {
+      if (!too_long && text != nullptr) {
         if (chars > c)
-          text.push_back('.');
-        append_label(text, msg + pos + 1, c, high);
+          text->push_back('.');
+        append_label(*text, msg + pos + 1, c, high);
         if (wire != nullptr)
           wire->append(reinterpret_cast<const char*>(msg + pos), 1u + c);
       }
@@ -109,7 +107,8 @@ name_status read_name(const uint8_t* msg, size_t len, size_t off, std::string& t
       // tshark 4.0's loop rules: a pointer to the 2 bytes just past itself,
       // or more than 255 pointers in one name.
       if (target == pos + 4 || ++pointers > max_pointers) {
-        text.assign("<Name contains a pointer that loops>");
+        if (text != nullptr)
+          text->assign("<Name contains a pointer that loops>");
         if (wire != nullptr)
           wire->clear();
         return name_status::loop;
@@ -122,21 +121,41 @@ name_status read_name(const uint8_t* msg, size_t len, size_t off, std::string& t
     }
   }
   if (too_long) {
-    text.assign("<Name too long>");
+    if (text != nullptr)
+      text->assign("<Name too long>");
     if (wire != nullptr)
       wire->clear();
     return name_status::too_long;
   }
-  if (chars == 0) {
-    text.assign("<Root>");
-  } else if (high) {
-    std::string raw;
-    raw.swap(text);
-    text::append_utf8(text, raw, std::numeric_limits<size_t>::max());
+  if (text != nullptr) {
+    if (chars == 0) {
+      text->assign("<Root>");
+    } else if (high) {
+      std::string raw;
+      raw.swap(*text);
+      text::append_utf8(*text, raw, std::numeric_limits<size_t>::max());
+    }
   }
   if (wire != nullptr)
     wire->push_back('\0');
   return name_status::ok;
+}
+
+} // namespace
+
+name_status read_name(const uint8_t* msg, size_t len, size_t off, std::string& text,
+                      std::string* wire, size_t& next, size_t& budget) {
+  return walk_name(msg, len, off, &text, wire, next, budget);
+}
+
+name_status read_name(const uint8_t* msg, size_t len, size_t off, std::string& text,
+                      std::string* wire, size_t& next) {
+  size_t budget = default_name_budget;
+  return walk_name(msg, len, off, &text, wire, next, budget);
+}
+
+name_status skip_name(const uint8_t* msg, size_t len, size_t off, size_t& next, size_t& budget) {
+  return walk_name(msg, len, off, nullptr, nullptr, next, budget);
 }
 
 decode_status decode_message(const uint8_t* msg, size_t len, const decode_limits& limits,

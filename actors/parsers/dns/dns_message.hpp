@@ -58,6 +58,8 @@ name_status read_name(const uint8_t* msg, size_t len, size_t off, std::string& t
 // Same with a budget of default_name_budget.
 name_status read_name(const uint8_t* msg, size_t len, size_t off, std::string& text,
                       std::string* wire, size_t& next);
+// Same walk and status, nothing rendered or allocated (probes).
+name_status skip_name(const uint8_t* msg, size_t len, size_t off, size_t& next, size_t& budget);
 
 enum class section : uint8_t { question = 0, answer = 1, authority = 2, additional = 3 };
 

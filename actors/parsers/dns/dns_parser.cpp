@@ -56,21 +56,30 @@ bool plausible_message(const uint8_t* msg, size_t len) {
   }
   if (netbios_name(msg, len))
     return false;
-  dns::message_view view;
-  dns::decode_limits limits;
-  limits.max_entries = h.qdcount + rrs;
-  if (dns::decode_message(msg, len, limits, view) != dns::decode_status::ok)
-    return false;
-  if (view.end != len)
-    return false;
-  for (size_t i = 0; i < view.count; ++i) {
-    const dns::entry& e = view.entries[i];
-    if (e.name_st != dns::name_status::ok)
+  // Walk every entry without rendering anything: names must decode cleanly,
+  // questions carry real types and classes, the message ends exactly.
+  size_t pos = dns::header_size;
+  size_t budget = 4096;
+  const size_t entries = size_t{h.qdcount} + rrs;
+  for (size_t i = 0; i < entries; ++i) {
+    size_t next = 0;
+    if (dns::skip_name(msg, len, pos, next, budget) != dns::name_status::ok)
       return false;
-    if (e.sec == dns::section::question && (e.type == 0 || !real_class(e.rrclass)))
-      return false;
+    if (i < h.qdcount) {
+      if (next + 4 > len)
+        return false;
+      if (dns::be16(msg + next) == 0 || !real_class(dns::be16(msg + next + 2)))
+        return false;
+      pos = next + 4;
+    } else {
+      if (next + 10 > len)
+        return false;
+      pos = next + 10 + dns::be16(msg + next + 8);
+      if (pos > len)
+        return false;
+    }
   }
-  return true;
+  return pos == len;
 }
 
 } // namespace
@@ -141,8 +150,9 @@ size_t dns_message_decoder::decode(const uint8_t* msg, size_t len, direction dir
       ++answers;
   }
   const bool response = view_.hdr.response();
-  const dns::section wanted = response ? (answers ? dns::section::answer : dns::section::question)
-                                       : (questions ? dns::section::question : dns::section::answer);
+  using dns::section;
+  const section wanted = response ? (answers ? section::answer : section::question)
+                                  : (questions ? section::question : section::answer);
   const size_t before = out.size();
   for (size_t i = 0; i < view_.count; ++i) {
     const dns::entry& e = view_.entries[i];

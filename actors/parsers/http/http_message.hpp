@@ -40,7 +40,8 @@ struct request_line {
 // method SP+ request-target SP+ HTTP-version, read as whitespace-delimited
 // words (RFC 9112 §3): runs of spaces are tolerated, the version is the last
 // word and the target the first word after the method (a target with raw
-// spaces is cut at the first one, as servers and tshark read it). `cut` says the line was truncated at max_line: then the version is
+// spaces is cut at the first one, as servers and tshark read it). `cut`
+// says the line was truncated at max_line: then the version is
 // unknown and only method and (partial) target are required.
 bool parse_request_line(std::string_view line, bool cut, request_line& out);
 

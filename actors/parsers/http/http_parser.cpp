@@ -119,7 +119,8 @@ void http_parser::deliver_datagram(direction dir, const uint8_t* data, size_t le
 void http_parser::process(side& s, direction dir, const uint8_t* data, size_t len,
                           uint64_t ts_ns, uint32_t seq, record_sink& out) {
   size_t pos = 0;
-  if (s.ph == phase::resync && (!s.line.empty() || s.line_cut) && segment_starts_message(s, data, len)) {
+  if (s.ph == phase::resync && (!s.line.empty() || s.line_cut) &&
+      segment_starts_message(s, data, len)) {
     // Senders start messages on segment boundaries: a start line glued to
     // the tail of a lost body is found here rather than at a line start.
     note_skipped(s, s.line.size());

@@ -24,6 +24,28 @@
 // resyncs. A request whose header block never completes is still reported
 // by finish() when its request line was seen.
 //
+// Records and tshark 4.0 truth (truth/<file>.http_req.tsv / .http_resp.tsv):
+//   Clickstream: method_name = http.request.method, method = 1..4 for
+//   GET/POST/PUT/DELETE else 0, hostname = http.host (the first Host field,
+//   as sent, ":port" kept), path = http.request.uri (the request-target as
+//   sent: the first word after the method), http_version =
+//   http.request.version, user_agent = http.user_agent, referer =
+//   http.referer, cookie = http.cookie (several Cookie fields: tshark joins
+//   them with '|', metaprobe with "; "), tcp_sequence = TCP sequence of the
+//   request line's first byte, host_type = 1.
+//   HttpReply: result_code = http.response.code, content_type =
+//   http.content_type, content_length = http.content_length_header (0 when
+//   absent), location = http.location.
+//   Differences, on purpose: a record leaves when its header block is
+//   complete, while tshark (TCP desegmentation on) shows a message only once
+//   its body has arrived too, so captures that lose or cut bodies yield more
+//   records here (http-4k-requests, http-650-responses, mixed-netflix...);
+//   runs of spaces after the method are skipped (tshark then shows an empty
+//   URI); a header line without ':' is skipped (tshark ends the header block
+//   there); NOTIFY/SUBSCRIBE/UNSUBSCRIBE (UPnP eventing) are framed but not
+//   reported, as tshark does not count them as requests; SSDP (HTTP over UDP
+//   1900, M-SEARCH) is reported, as tshark does.
+//
 // Limits (parser_options): max_line (longer lines are cut; the kept prefix is
 // used), max_headers (further headers only feed framing), max_buffered (header
 // block size; and the probing resync budget), max_field (exported values cut

@@ -217,7 +217,8 @@ TEST_CASE("corpus: DNS records agree with tshark") {
     MESSAGE(line);
     auto show = [](const char* what, const row& x) {
       MESSAGE("  " << std::string(what) << " r=" << std::get<0>(x) << " s=" << std::get<1>(x) << " "
-                   << (std::getenv("CORPUS_FULL") ? std::get<2>(x) : std::get<2>(x).substr(0, 80)) << " t=" << std::get<3>(x)
+                   << (std::getenv("CORPUS_FULL") ? std::get<2>(x) : std::get<2>(x).substr(0, 80))
+                   << " t=" << std::get<3>(x)
                    << " c/ttl=" << std::get<4>(x) << " rd=" << std::get<5>(x).substr(0, 60));
     };
     for (size_t i = 0; i < missing.size() && i < show_n; ++i)

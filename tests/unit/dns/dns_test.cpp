@@ -240,7 +240,8 @@ TEST_CASE("names: root, escapes, UTF-8, forward pointers") {
   }
   {
     msg_builder m;
-    m.header(0, 0, 0, 0).raw(std::string("\x05" "a.b\\c\x04" "x\x7fy\x01\x03" "\xc3\xa9\xff\x00", 16));
+    m.header(0, 0, 0, 0)
+      .raw(std::string("\x05" "a.b\\c\x04" "x\x7fy\x01\x03" "\xc3\xa9\xff\x00", 16));
     std::string wire;
     CHECK(dns::read_name(m.data(), m.size(), 12, text, &wire, next) == dns::name_status::ok);
     CHECK(text == "a.b\\c.x\\177y\\001.\xc3\xa9\xef\xbf\xbd");

@@ -149,9 +149,9 @@ TEST_CASE("corpus: HTTP requests and responses agree with tshark") {
     corpus::truth_table tr;
     if (corpus::read_truth(dir + "/truth/" + file + ".http_resp.tsv", tr)) {
       for (size_t i = 0; i < tr.rows.size(); ++i)
-        t_resp.emplace_back(static_cast<uint32_t>(std::atoi(tr.get(i, "http.response.code").c_str())),
-                            tr.get(i, "http.content_type"),
-                            tr.get(i, "http.content_length_header"));
+        t_resp.emplace_back(
+          static_cast<uint32_t>(std::atoi(tr.get(i, "http.response.code").c_str())),
+          tr.get(i, "http.content_type"), tr.get(i, "http.content_length_header"));
     }
     for (const auto& r : res.records) {
       if (r.record.has_clickstream()) {
@@ -175,14 +175,18 @@ TEST_CASE("corpus: HTTP requests and responses agree with tshark") {
     }
     std::vector<req_key> missing, extra;
     const corpus::score s = corpus::compare(t_req, o_req, &missing, &extra);
-    std::vector<req_full> fmissing;
-    const corpus::score sf = corpus::compare(t_full, o_full, &fmissing);
+    std::vector<req_full> fmissing, fextra;
+    const corpus::score sf = corpus::compare(t_full, o_full, &fmissing, &fextra);
+    if (std::getenv("CORPUS_FULL"))
+      for (const auto& m : fextra)
+        MESSAGE("  field extra: " << std::get<2>(m) << " | v=" << std::get<3>(m)
+                                  << " | ua=" << std::get<4>(m) << " | ref=" << std::get<5>(m)
+                                  << " | cookie=" << std::get<6>(m));
     if (std::getenv("CORPUS_VERBOSE"))
       for (const auto& m : fmissing)
-        MESSAGE("  field mismatch: " << std::get<2>(m).substr(0, 60) << " | v=" << std::get<3>(m)
-                                     << " | ua=" << std::get<4>(m).substr(0, 60)
-                                     << " | ref=" << std::get<5>(m).substr(0, 60)
-                                     << " | cookie=" << std::get<6>(m).substr(0, 200));
+        MESSAGE("  field mismatch: " << std::get<2>(m) << " | v=" << std::get<3>(m)
+                                     << " | ua=" << std::get<4>(m) << " | ref=" << std::get<5>(m)
+                                     << " | cookie=" << std::get<6>(m));
     std::vector<resp_key> rmissing, rextra;
     const corpus::score sr = corpus::compare(t_resp, o_resp, &rmissing, &rextra);
     req_total.add(s);
@@ -206,9 +210,11 @@ TEST_CASE("corpus: HTTP requests and responses agree with tshark") {
       MESSAGE("  extra req:   " << std::get<0>(extra[i]) << " " << std::get<1>(extra[i]) << " "
                                 << std::get<2>(extra[i]).substr(0, 120));
     for (size_t i = 0; i < rmissing.size() && i < show; ++i)
-      MESSAGE("  missing resp: " << std::get<0>(rmissing[i]) << " " << std::get<1>(rmissing[i]) << " len " << std::get<2>(rmissing[i]));
+      MESSAGE("  missing resp: " << std::get<0>(rmissing[i]) << " " << std::get<1>(rmissing[i])
+                                 << " len " << std::get<2>(rmissing[i]));
     for (size_t i = 0; i < rextra.size() && i < show; ++i)
-      MESSAGE("  extra resp:   " << std::get<0>(rextra[i]) << " " << std::get<1>(rextra[i]) << " len " << std::get<2>(rextra[i]));
+      MESSAGE("  extra resp:   " << std::get<0>(rextra[i]) << " " << std::get<1>(rextra[i])
+                                 << " len " << std::get<2>(rextra[i]));
   }
   MESSAGE("requests: recall " << req_total.recall() << " precision " << req_total.precision()
                               << " (complete captures: " << req_clean.precision()

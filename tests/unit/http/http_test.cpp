@@ -138,7 +138,8 @@ TEST_CASE("several Cookie fields are joined with '; '") {
 
 TEST_CASE("obs-fold continuation lines extend the previous value") {
   fixture f;
-  f.send(c2s, "GET / HTTP/1.1\r\nUser-Agent: Mozilla/5.0\r\n  (X11;\r\n\tLinux)\r\nHost: h\r\n\r\n");
+  f.send(c2s,
+         "GET / HTTP/1.1\r\nUser-Agent: Mozilla/5.0\r\n  (X11;\r\n\tLinux)\r\nHost: h\r\n\r\n");
   REQUIRE(f.requests().size() == 1);
   CHECK(f.requests()[0]->user_agent() == "Mozilla/5.0 (X11; Linux)");
   CHECK(f.requests()[0]->hostname() == "h");
@@ -253,7 +254,8 @@ TEST_CASE("Expect: 100-continue: the interim response does not consume the reque
   f.send(s2c, "HTTP/1.1 100 Continue\r\n\r\n");
   f.send(c2s, "DATA");
   f.send(c2s, "HEAD /h HTTP/1.1\r\nHost: h\r\n\r\n");
-  f.send(s2c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"
+  f.send(s2c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+              "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"
               "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
   CHECK(f.paths() == std::vector<std::string>{"/up", "/h"});
   auto rep = f.replies();
@@ -424,7 +426,8 @@ TEST_CASE("max_field: values are cut on a UTF-8 boundary and counted") {
 
 TEST_CASE("invalid UTF-8 becomes U+FFFD") {
   fixture f;
-  f.send(c2s, "GET /a\xff\xc3z\xe2\x82y\xc0\xaf\xed\xa0\x80\x80\x80 HTTP/1.1\r\nCookie: x=\x80\r\n\r\n");
+  f.send(c2s, "GET /a\xff\xc3z\xe2\x82y\xc0\xaf\xed\xa0\x80\x80\x80 HTTP/1.1\r\n"
+              "Cookie: x=\x80\r\n\r\n");
   REQUIRE(f.requests().size() == 1);
   const std::string r = "\xef\xbf\xbd";
   CHECK(f.requests()[0]->path() == "/a" + r + r + "z" + r + "y" + r + r + r + r);
