@@ -48,7 +48,8 @@ def main(argv=None) -> int:
                  [b"GET /bad-config-control HTTP/1.1\r\nHost: example.org\r\n\r\n"], 1_600_000_000)
     pcap.write_bytes(gen.global_header() + b"".join(frames))
     out_ipfix = work / "should-not-exist.ipfix"
-    endpoint = mpi.unique_endpoint("badcfg")
+    channels = mpi.channel_dir("badcfg")
+    endpoint = channels.endpoint
 
     def conf(name, body):
         p = work / name
@@ -133,6 +134,7 @@ def main(argv=None) -> int:
     check(err is None and any(x.get("PATH") == "/bad-config-control" for x in recs),
           "control: the good configuration exports the request", str(err or recs[:3]))
 
+    channels.__exit__(None, None, None)
     if not failures:
         shutil.rmtree(work, ignore_errors=True)
     else:

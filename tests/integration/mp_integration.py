@@ -10,12 +10,12 @@ SKIP_RETURN_CODE) when the corpus is missing, 0 on success, 1 on failure.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -53,8 +53,24 @@ def find_bin(bin_dir: Path, name: str) -> Path:
     return p
 
 
-def unique_endpoint(tag: str) -> str:
-    return f"ipc:///tmp/mp-test-{tag}-{os.getpid()}-{uuid.uuid4().hex[:10]}"
+class channel_dir:
+    """A private folder for the ZeroMQ ipc sockets of one run
+    (/tmp/mp-test-<tag>-XXXX: short, as sun_path holds 108 bytes), removed
+    with whatever socket files the processes leave behind.
+
+        with channel_dir("x") as ep: ... --set channel_endpoint=ep ...
+    """
+
+    def __init__(self, tag: str):
+        self.dir = tempfile.mkdtemp(prefix=f"mp-test-{tag[:12]}-", dir="/tmp")
+        self.endpoint = f"ipc://{self.dir}/ch"
+
+    def __enter__(self) -> str:
+        return self.endpoint
+
+    def __exit__(self, *exc):
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
 
 
 def sanitizer_lines(text: str) -> List[str]:
@@ -133,9 +149,10 @@ def run_appliance(bin_dir: Path, capture: Path, workdir: Path, config: Optional[
     argv = [str(find_bin(bin_dir, "metaprobe"))]
     if config:
         argv += ["--config", str(config)]
+    channels = channel_dir(workdir.name[3:])
     sets = [
         f"input=pcap:{capture}",
-        f"channel_endpoint={unique_endpoint(workdir.name[:12])}",
+        f"channel_endpoint={channels.endpoint}",
         f"log_dir={workdir / 'log'}",
         f"run_dir={workdir / 'run'}",
     ]
@@ -153,7 +170,8 @@ def run_appliance(bin_dir: Path, capture: Path, workdir: Path, config: Optional[
     sets += list(extra_sets)
     for s in sets:
         argv += ["--set", s]
-    res = run_process(argv, workdir, timeout)
+    with channels:
+        res = run_process(argv, workdir, timeout)
     res.files = files
     return res
 

@@ -34,7 +34,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 # name, what it measures, appliance keys (paths relative to the run's temp
@@ -133,7 +132,10 @@ def wait_rusage(proc: subprocess.Popen, timeout: float):
 
 def run_once(args, sc, pcap: Path, run_no: int):
     tmp = Path(tempfile.mkdtemp(prefix=f"mp-bench-{sc['name']}-", dir=args.work_dir))
-    endpoint = f"ipc:///tmp/mp-bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    # ipc sockets in a short private folder (sun_path holds 108 bytes),
+    # removed after the run with whatever socket files are left
+    ipc_dir = tempfile.mkdtemp(prefix="mp-bench-", dir="/tmp")
+    endpoint = f"ipc://{ipc_dir}/ch"
     sets = [f"input={'pcap:' + str(pcap) if sc.get('input', 'pcap') == 'pcap' else sc['input']}",
             f"channel_endpoint={endpoint}", f"log_dir={tmp}/log", f"run_dir={tmp}/run",
             f"workers={args.workers}", "log_level=info"]
@@ -187,6 +189,7 @@ def run_once(args, sc, pcap: Path, run_no: int):
                     p.kill()
                     p.wait()
         shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(ipc_dir, ignore_errors=True)
 
 
 def summarise(sc, runs, file_packets, file_wire):
