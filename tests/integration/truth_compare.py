@@ -34,9 +34,34 @@ from typing import Dict, List, Optional, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp_integration as mpi  # noqa: E402
 
-PROTOCOLS = ("http", "dns")
-TRUTH_SUFFIX = {"http": ".http_req.tsv", "dns": ".dns.tsv"}
-GROUP_OF = {"http": "clickstream", "dns": "dns"}
+# Every compared protocol: truth file suffix, export group (sink channel)
+# whose IPFIX the records come from, the truth reader, the record reader and
+# the match key and fields. HTTP and DNS are defined in this file; other
+# protocols plug in from tests/integration/truth_<proto>.py modules, each
+# with `register(tc)` that calls tc.add_protocol(...) (see load_plugins).
+@dataclass
+class protocol_spec:
+    suffix: str
+    group: str
+    truth: object          # (path, corpus, pcap) -> List[expect]
+    ours: object           # (records) -> List[ours]
+    key: Tuple[str, ...]
+    fields: Tuple[str, ...]
+
+
+SPECS: Dict[str, protocol_spec] = {}
+PROTOCOLS: Tuple[str, ...] = ()
+TRUTH_SUFFIX: Dict[str, str] = {}
+GROUP_OF: Dict[str, str] = {}
+
+
+def add_protocol(name: str, spec: protocol_spec) -> None:
+    global PROTOCOLS
+    SPECS[name] = spec
+    TRUTH_SUFFIX[name] = spec.suffix
+    GROUP_OF[name] = spec.group
+    if name not in PROTOCOLS:
+        PROTOCOLS = PROTOCOLS + (name,)
 
 # Longest string field exported with the default configuration
 # (parser_max_field / ipfix_max_string); a longer truth value matches a
@@ -680,10 +705,8 @@ def load_known_limits(path: Optional[Path]) -> Dict[Tuple[str, str], Tuple[int, 
 def compare_records(protocol: str, corpus: Path, pcap: str, records: List[dict]) -> file_result:
     res = file_result(pcap, protocol)
     tpath = corpus / "truth" / (pcap + TRUTH_SUFFIX[protocol])
-    if protocol == "http":
-        match(http_truth(tpath, corpus, pcap), http_ours(records), HTTP_KEY, HTTP_FIELDS, res)
-    else:
-        match(dns_truth(tpath, corpus, pcap), dns_ours(records), DNS_KEY, DNS_FIELDS, res)
+    spec = SPECS[protocol]
+    match(spec.truth(tpath, corpus, pcap), spec.ours(records), spec.key, spec.fields, res)
     return res
 
 
@@ -698,7 +721,8 @@ def run_one(args, corpus: Path, pcap: str, protocols: List[str]) -> List[file_re
     work = mpi.make_workdir(args.work_dir, pcap.replace(".pcap", ""))
     config = Path(args.config) if args.config else None
     run = mpi.run_appliance(Path(args.bin_dir), corpus / pcap, work, config=config,
-                            groups=("clickstream", "dns"), extra_sets=args.set or (),
+                            groups=tuple(sorted({GROUP_OF[p] for p in protocols})),
+                            extra_sets=args.set or (),
                             timeout=args.timeout)
     results = []
     failed = False
@@ -795,6 +819,23 @@ def report(results: List[file_result], limits, protocols, min_pct: float, max_sh
               f"{'PASS' if verdict else 'FAIL'}")
         ok = ok and verdict
     return ok
+
+
+def load_plugins() -> None:
+    """Registers HTTP and DNS, then every tests/integration/truth_<proto>.py
+    module (its register(tc) gets this module)."""
+    import importlib
+    add_protocol("http", protocol_spec(".http_req.tsv", "clickstream", http_truth, http_ours,
+                                       HTTP_KEY, HTTP_FIELDS))
+    add_protocol("dns", protocol_spec(".dns.tsv", "dns", dns_truth, dns_ours, DNS_KEY, DNS_FIELDS))
+    here = Path(__file__).resolve().parent
+    for f in sorted(here.glob("truth_*.py")):
+        if f.stem in ("truth_compare", "truth_selftest"):
+            continue
+        importlib.import_module(f.stem).register(sys.modules[__name__])
+
+
+load_plugins()
 
 
 def main(argv=None) -> int:
