@@ -10,7 +10,7 @@ PKGS=(
   libcaf-dev dpdk-dev libpcap-dev libssl-dev
   libprotobuf-dev protobuf-compiler
   libzmq3-dev cppzmq-dev
-  libspdlog-dev libfmt-dev doctest-dev
+  libspdlog-dev libfmt-dev doctest-dev libjemalloc-dev
   libfixbuf-tools tshark python3 clang
   procps iproute2
 )

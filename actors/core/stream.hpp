@@ -18,12 +18,14 @@
 
 namespace metaprobe {
 
-// A burst of decoded frames. `packets[i].data` points into `arena` (pcap
-// sources copy each frame there once) or into memory that `release` frees
-// (zero-copy sources such as DPDK mbufs).
+// A burst of decoded frames. `packets[i].data` points into `arena` (live
+// pcap and pcapng sources copy each frame there once), into `backing`
+// (a memory-mapped capture file: no copy at all) or into memory that
+// `release` frees (zero-copy sources such as DPDK mbufs).
 struct packet_batch {
   std::vector<decoded_packet> packets;
   std::vector<uint8_t> arena;
+  std::shared_ptr<const void> backing;
   std::function<void()> release;
   // A shard's share of a larger batch keeps that batch (and its arena)
   // alive through `owner`; its packets point into the owner's memory.
