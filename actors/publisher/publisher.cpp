@@ -3,7 +3,25 @@
 
 #include <stdexcept>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/wire_format_lite.h>
+
 namespace metaprobe {
+
+void encode_batch_records(const std::vector<v1::Record>& records, std::string& out) {
+  using google::protobuf::internal::WireFormatLite;
+  out.clear();
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  const uint32_t tag = WireFormatLite::MakeTag(v1::RecordBatch::kRecordsFieldNumber,
+                                               WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  for (const auto& r : records) {
+    coded.WriteTag(tag);
+    coded.WriteVarint32(static_cast<uint32_t>(r.ByteSizeLong()));
+    r.SerializeWithCachedSizes(&coded);
+  }
+}
 
 publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
   for (const auto& ch : opts_.channels) {
@@ -47,19 +65,24 @@ bool publisher::send(slot& s, const std::string& bytes) {
 void publisher::publish(sink_group group, std::vector<v1::Record>&& records) {
   if (records.empty())
     return;
+  // The records are encoded once for every channel of the group: each
+  // channel's message is its own envelope fields followed by these bytes
+  // (protobuf fields may come in any order; repeated ones concatenate).
+  bool encoded = false;
   for (auto& s : slots_) {
     if (s.ch.group != group)
       continue;
+    if (!encoded) {
+      encode_batch_records(records, records_wire_);
+      encoded = true;
+    }
     v1::RecordBatch batch;
     batch.set_group(std::string(sink_group_names[static_cast<int>(group)]));
     batch.set_producer_id(opts_.producer_id);
     batch.set_sequence(s.sequence + 1);
     batch.set_dropped_records(s.pending_drops);
-    auto* recs = batch.mutable_records();
-    recs->Reserve(static_cast<int>(records.size()));
-    for (const auto& r : records)
-      *recs->Add() = r;
     batch.SerializeToString(&buffer_);
+    buffer_.append(records_wire_);
     auto& c = counters_[s.ch.index()];
     if (send(s, buffer_)) {
       ++s.sequence;

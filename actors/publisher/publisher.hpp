@@ -43,6 +43,11 @@ struct channel_counters {
   uint64_t bytes_sent = 0;
 };
 
+// The `records` field (4) of a v1::RecordBatch in wire format: appended to
+// an envelope serialised without records it makes the whole message, the
+// same as if every record had been copied into it (and without the copy).
+void encode_batch_records(const std::vector<v1::Record>& records, std::string& out);
+
 class publisher {
 public:
   // Binds every channel; throws std::runtime_error naming the endpoint on
@@ -74,6 +79,7 @@ private:
   std::vector<slot> slots_;
   std::array<channel_counters, 2 * sink_group_count> counters_{};
   std::string buffer_;
+  std::string records_wire_; // the current group's records, encoded once
   bool finished_ = false;
 };
 
