@@ -28,6 +28,7 @@ struct parser_actor_state {
     stats->set(prefix + "truncated_fields", c.truncated_fields);
     stats->set(prefix + "flows_opened", h.flows_opened);
     stats->set(prefix + "flows_detached", h.flows_detached);
+    stats->set(prefix + "flows_handed_over", h.flows_handed_over);
     stats->set(prefix + "active_flows", host->active_flows());
     stats->set(prefix + "messages_in", messages_in);
     stats->set(prefix + "messages_out", messages_out);

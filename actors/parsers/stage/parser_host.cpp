@@ -101,6 +101,15 @@ void parser_host::process(const stream_batch& in, record_batch& out) {
         flows_.erase(it);
         continue;
       }
+      case stream_event_kind::handover:
+        // The flow goes on under another parser: emit what is pending, no
+        // summary (the new parser reports the flow when it ends).
+        if (slot.stream && !slot.detached)
+          slot.stream->finish(ev.ts_ns, scratch_);
+        collect(slot, out);
+        ++host_counters_.flows_handed_over;
+        flows_.erase(it);
+        continue;
       case stream_event_kind::open:
         break;
     }

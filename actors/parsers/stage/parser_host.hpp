@@ -20,6 +20,7 @@ struct parser_host_counters {
   uint64_t flows_opened = 0;
   uint64_t flows_closed = 0;
   uint64_t flows_detached = 0;      // parser reported a violation
+  uint64_t flows_handed_over = 0;   // flows that left for another protocol's parser (STARTTLS)
   uint64_t events_unknown_flow = 0; // event for a flow never opened (counted, ignored)
   uint64_t records_limited = 0;     // records over max_records_per_flow
 };

@@ -13,7 +13,10 @@
 namespace metaprobe::test {
 
 struct checker {
-  std::set<uint64_t> open_flows;
+  // (flow id, protocol): a flow handed over (STARTTLS) is open at two parsers
+  // for a moment, each in its own batch.
+  std::set<std::pair<uint64_t, app_protocol>> open_flows;
+  uint64_t handovers = 0;
   std::map<std::pair<uint64_t, int>, uint32_t> next_seq; // (flow, dir) -> seq
   uint64_t summary_packets = 0;
   uint64_t summary_fragments = 0;
@@ -38,13 +41,13 @@ struct checker {
         if (e.kind == stream_event_kind::open) {
           ++opens;
           opens_http += b.proto == app_protocol::http;
-          if (!open_flows.insert(e.flow_id).second)
+          if (!open_flows.insert({e.flow_id, b.proto}).second)
             ++errors; // opened twice
           if (e.info_index >= b.infos.size() || b.infos[e.info_index].flow_id != e.flow_id)
             ++errors;
           continue;
         }
-        if (!open_flows.count(e.flow_id)) {
+        if (!open_flows.count({e.flow_id, b.proto})) {
           ++errors; // event of a flow never opened
           continue;
         }
@@ -74,7 +77,11 @@ struct checker {
             }
             summary(b.summaries[e.info_index]);
             if (b.summaries[e.info_index].reason != flow_end_reason::active)
-              open_flows.erase(e.flow_id);
+              open_flows.erase({e.flow_id, b.proto});
+            break;
+          case stream_event_kind::handover:
+            ++handovers;
+            open_flows.erase({e.flow_id, b.proto});
             break;
           case stream_event_kind::open:
             break;
