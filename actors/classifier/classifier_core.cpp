@@ -645,6 +645,7 @@ void classifier_core::publish_counters(stage_stats& stats, const std::string& pr
   stats.set(prefix + "tcp.gaps", c.tcp.gaps);
   stats.set(prefix + "tcp.bytes_gapped", c.tcp.bytes_gapped);
   stats.set(prefix + "tcp.limit_drops", c.tcp.limit_drops);
+  stats.set(prefix + "tcp.keepalives", c.tcp.keepalives);
   const ip_reassembly_counters& r = reasm_.counters();
   stats.set(prefix + "ipreasm.timed_out", r.timed_out);
   stats.set(prefix + "ipreasm.duplicates", r.duplicates);

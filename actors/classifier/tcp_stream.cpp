@@ -33,6 +33,16 @@ void tcp_stream::reset() {
   syn_seen_ = false;
   fin_seen_ = false;
   store_ = true;
+  held_ = false;
+  held_lost_ = false;
+  held_byte_ = 0;
+  held_seq_ = 0;
+}
+
+void tcp_stream::pick_up(uint32_t seq) {
+  base_ = seq;
+  next_ = 0;
+  started_ = true;
 }
 
 void tcp_stream::syn(uint32_t isn) {
@@ -42,6 +52,7 @@ void tcp_stream::syn(uint32_t isn) {
   next_ = 0;
   started_ = true;
   syn_seen_ = true;
+  held_ = false; // the SYN fixes the start; a held pickup byte is forgotten
 }
 
 segment_result tcp_stream::segment(uint32_t seq, const uint8_t* data, uint32_t len, bool fin,
@@ -50,9 +61,35 @@ segment_result tcp_stream::segment(uint32_t seq, const uint8_t* data, uint32_t l
   if (!started_) {
     if (total == 0)
       return segment_result::empty;
-    base_ = seq; // mid-stream pickup
-    next_ = 0;
-    started_ = true;
+    if (!held_) {
+      if (total == 1 && !fin) { // maybe a keep-alive probe: wait for the next segment
+        held_ = true;
+        held_seq_ = seq;
+        held_lost_ = len == 0;
+        held_byte_ = len && data ? data[0] : 0;
+        return segment_result::held;
+      }
+      pick_up(seq);
+    } else if (seq == held_seq_ && total == 1 && !fin) {
+      if (counters_) // the probe again (or its retransmission)
+        ++counters_->keepalives;
+      return segment_result::keepalive;
+    } else if (seq == held_seq_ + 1) {
+      held_ = false; // data right after the held byte: that was a probe
+      if (counters_)
+        ++counters_->keepalives;
+      pick_up(seq);
+    } else {
+      held_ = false; // the held byte was data: it starts the stream
+      pick_up(held_seq_);
+      if (held_lost_) {
+        declare_gap(1, sink);
+      } else {
+        next_ = 1;
+        uint8_t b = held_byte_;
+        sink.on_data(held_seq_, store_ ? &b : nullptr, 1, true);
+      }
+    }
   }
   int64_t a = to_abs(seq);
   int64_t e = a + static_cast<int64_t>(total);
@@ -63,6 +100,11 @@ segment_result tcp_stream::segment(uint32_t seq, const uint8_t* data, uint32_t l
   if (total == 0)
     return segment_result::empty;
   if (e <= static_cast<int64_t>(next_)) {
+    if (total == 1 && e == static_cast<int64_t>(next_) && !fin) {
+      if (counters_) // keep-alive probe: the byte before the next expected one
+        ++counters_->keepalives;
+      return segment_result::keepalive;
+    }
     if (counters_)
       ++counters_->retransmitted;
     return segment_result::retransmission;

@@ -37,7 +37,23 @@
 //     ends the stream at its sequence (recorded, see fin_seen()). RST is the
 //     flow's business (the classifier ends the flow and calls flush()).
 //   - no SYN seen: the first segment with payload starts the stream
-//     (mid-stream pickup); bytes before it are never reported.
+//     (mid-stream pickup); bytes before it are never reported. Except a
+//     lone one-byte segment (no FIN): an idle connection picked up mid-stream
+//     very often shows a TCP keep-alive probe first, and a probe carries one
+//     byte at (next expected - 1), a byte already acknowledged (RFC 1122
+//     4.2.3.6; some stacks send zero bytes, which never start a stream).
+//     Delivering it would glue a garbage byte in front of the next message
+//     ("\0GET / ..."). So the byte is held: when the next segment with
+//     payload starts right after it, or repeats it, it was a probe (counted in
+//     `keepalives`, never delivered) and the stream starts at the next
+//     segment; any other segment starts the stream at the held byte, which
+//     is then delivered first (`buffered` = true). A stream that ends with
+//     only the held byte delivers nothing. The cost: a genuine one-byte write
+//     that happens to be the first segment seen of a picked-up connection
+//     and is directly followed by more data is dropped, mid-message anyway.
+//   - keep-alive on a started stream: a one-byte segment (no FIN) that ends
+//     exactly at the next expected byte is a probe: not delivered, counted
+//     in `keepalives` (not `retransmitted`), result `keepalive`.
 //   - a segment cut by the capture's snap length (`cut` bytes on the wire
 //     beyond the `len` captured) occupies its whole sequence range; the
 //     missing tail is reported as a gap when the stream reaches it.
@@ -73,6 +89,7 @@ struct tcp_stream_counters {
   uint64_t gaps = 0;           // holes declared lost
   uint64_t bytes_gapped = 0;   // bytes in those holes
   uint64_t limit_drops = 0;    // segments that hit an out-of-order limit and forced a gap
+  uint64_t keepalives = 0;     // one-byte keep-alive probes (never delivered)
 
   void add(const tcp_stream_counters& o) {
     in_order += o.in_order;
@@ -81,6 +98,7 @@ struct tcp_stream_counters {
     gaps += o.gaps;
     bytes_gapped += o.bytes_gapped;
     limit_drops += o.limit_drops;
+    keepalives += o.keepalives;
   }
 };
 
@@ -101,6 +119,8 @@ enum class segment_result : uint8_t {
   in_order,       // delivered (after trimming any part already delivered)
   out_of_order,   // buffered (at least one new byte)
   retransmission, // every byte already delivered or buffered: dropped
+  keepalive,      // a one-byte keep-alive probe: dropped
+  held,           // mid-stream pickup: a lone one-byte segment waits (see above)
 };
 
 class tcp_stream {
@@ -175,6 +195,8 @@ private:
   void insert(uint64_t a, uint64_t e, const uint8_t* data, bool lost);
   void add_piece(size_t pos, uint64_t start, uint32_t len, const uint8_t* data, bool lost);
   void compact();
+  // Mid-stream pickup: start the stream at `seq` (offset 0).
+  void pick_up(uint32_t seq);
 
   const tcp_stream_options* opts_ = nullptr;
   tcp_stream_counters* counters_ = nullptr;
@@ -188,6 +210,10 @@ private:
   bool syn_seen_ = false;
   bool fin_seen_ = false;
   bool store_ = true;
+  bool held_ = false;      // a one-byte first segment waits (pickup only)
+  bool held_lost_ = false; // the held byte was cut by the capture
+  uint8_t held_byte_ = 0;
+  uint32_t held_seq_ = 0;
 };
 
 } // namespace metaprobe

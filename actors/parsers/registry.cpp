@@ -2,7 +2,14 @@
 #include "parsers/registry.hpp"
 
 #include "parsers/dns/dns_parser.hpp"
+#include "parsers/ftp/ftp_parser.hpp"
 #include "parsers/http/http_parser.hpp"
+#include "parsers/imap/imap_parser.hpp"
+#include "parsers/pop3/pop3_parser.hpp"
+#include "parsers/sip/sip_parser.hpp"
+#include "parsers/smtp/smtp_parser.hpp"
+#include "parsers/tls/tls_parser.hpp"
+#include "parsers/xmpp/xmpp_parser.hpp"
 
 namespace metaprobe {
 
@@ -11,6 +18,13 @@ const std::vector<protocol_entry>& protocol_registry() {
   static const std::vector<protocol_entry> entries = {
     http_protocol_entry(),
     dns_protocol_entry(),
+    tls_protocol_entry(),
+    sip_protocol_entry(),
+    ftp_protocol_entry(),
+    smtp_protocol_entry(),
+    pop3_protocol_entry(),
+    imap_protocol_entry(),
+    xmpp_protocol_entry(),
   };
   return entries;
 }

@@ -1,11 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "publisher/publisher.hpp"
 
+#include <cerrno>
+#include <cstring>
 #include <stdexcept>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/wire_format_lite.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 namespace metaprobe {
 
@@ -23,6 +29,48 @@ void encode_batch_records(const std::vector<v1::Record>& records, std::string& o
   }
 }
 
+namespace {
+
+// The file of an ipc:// endpoint; empty for other transports, for Linux
+// abstract sockets ("ipc://@name") and for the wildcard ("ipc://*"), which
+// have no file of ours.
+std::string ipc_file(const std::string& endpoint) {
+  if (endpoint.compare(0, 6, "ipc://") != 0)
+    return {};
+  std::string path = endpoint.substr(6);
+  if (path.empty() || path[0] == '@' || path == "*")
+    return {};
+  return path;
+}
+
+// Why binding `path` must not go ahead; empty when it may (nothing there,
+// or a socket file nobody accepts on: left by a process that died, ZeroMQ
+// replaces it).
+std::string ipc_path_problem(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0)
+    return {}; // absent (or unreadable: bind reports it)
+  if (!S_ISSOCK(st.st_mode))
+    return path + " exists and is not a socket";
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path))
+    return {}; // bind reports the over-long path
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return {};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  int err = errno;
+  ::close(fd);
+  if (rc == 0 || err == EAGAIN) // accepted, or a full backlog: someone listens
+    return path + " is in use by a running process (another metaprobe-capture with the "
+                  "same channel_endpoint?)";
+  return {}; // ECONNREFUSED: stale file
+}
+
+} // namespace
+
 publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
   for (const auto& ch : opts_.channels) {
     slot s;
@@ -33,11 +81,30 @@ publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
     s.sock->set(zmq::sockopt::linger, opts_.linger_ms);
     if (opts_.block_ms != 0)
       s.sock->set(zmq::sockopt::sndtimeo, opts_.block_ms);
+    s.ipc_path = ipc_file(s.endpoint);
+    std::string problem = s.ipc_path.empty() ? std::string() : ipc_path_problem(s.ipc_path);
     try {
-      s.sock->bind(s.endpoint);
+      if (problem.empty())
+        s.sock->bind(s.endpoint);
     } catch (const zmq::error_t& e) {
+      problem = e.what();
+    }
+    if (!problem.empty()) {
+      s.sock->set(zmq::sockopt::linger, 0);
+      s.ipc_path.clear(); // not ours: never removed
+      for (auto& done : slots_) { // the channels bound so far
+        done.sock->set(zmq::sockopt::linger, 0);
+        close_slot(done);
+      }
       throw std::runtime_error("cannot bind channel " + ch.name() + " at " + s.endpoint + ": " +
-                               e.what());
+                               problem);
+    }
+    struct stat st {};
+    if (!s.ipc_path.empty() && ::lstat(s.ipc_path.c_str(), &st) == 0) {
+      s.ipc_dev = static_cast<uint64_t>(st.st_dev);
+      s.ipc_ino = static_cast<uint64_t>(st.st_ino);
+    } else {
+      s.ipc_path.clear();
     }
     slots_.push_back(std::move(s));
   }
@@ -46,10 +113,27 @@ publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
 publisher::~publisher() {
   if (!finished_) {
     for (auto& s : slots_) {
-      s.sock->set(zmq::sockopt::linger, 0);
-      s.sock->close();
+      if (s.sock)
+        s.sock->set(zmq::sockopt::linger, 0);
+      close_slot(s);
     }
   }
+}
+
+void publisher::close_slot(slot& s) {
+  if (s.sock)
+    s.sock->close();
+  if (s.ipc_path.empty())
+    return;
+  // Connected exporters keep their connections; the file only lets new
+  // ones in. Another process may have taken the path over since: leave
+  // its file alone.
+  struct stat st {};
+  if (::lstat(s.ipc_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
+      static_cast<uint64_t>(st.st_dev) == s.ipc_dev &&
+      static_cast<uint64_t>(st.st_ino) == s.ipc_ino)
+    ::unlink(s.ipc_path.c_str());
+  s.ipc_path.clear();
 }
 
 bool publisher::send(slot& s, const std::string& bytes) {
@@ -124,7 +208,7 @@ void publisher::finish() {
       }
       s.pending_drops = 0;
     }
-    s.sock->close();
+    close_slot(s);
   }
 }
 

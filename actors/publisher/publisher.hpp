@@ -10,6 +10,14 @@
 // backpressure instead: a send waits up to block_ms before it counts as a
 // drop.
 //
+// ipc:// channels: the socket file is removed again when the channel is
+// closed (finish() or destruction; libzmq 4.3 leaves it behind), but only
+// while it is still the file this publisher bound. A socket file left by a
+// process that died is replaced at start-up (nobody accepts on it); a path
+// that a running process is listening on, or that is not a socket at all,
+// makes the constructor throw instead of silently taking it over (ZeroMQ's
+// own bind would unlink whatever is there).
+//
 // Threading: one actor. Owns its ZeroMQ context and sockets.
 
 #include <array>
@@ -51,7 +59,8 @@ void encode_batch_records(const std::vector<v1::Record>& records, std::string& o
 class publisher {
 public:
   // Binds every channel; throws std::runtime_error naming the endpoint on
-  // failure (address in use, bad path).
+  // failure (address in use, ipc path in use by a running process or not a
+  // socket, bad path).
   explicit publisher(publisher_options opts);
   ~publisher();
 
@@ -71,8 +80,13 @@ private:
     std::string endpoint;
     uint64_t sequence = 0;
     uint64_t pending_drops = 0;
+    std::string ipc_path;   // socket file of an ipc:// endpoint, else empty
+    uint64_t ipc_dev = 0;   // identity of that file once bound
+    uint64_t ipc_ino = 0;
   };
   bool send(slot& s, const std::string& bytes);
+  // Closes the socket and removes its ipc socket file if it is still ours.
+  static void close_slot(slot& s);
 
   publisher_options opts_;
   zmq::context_t ctx_;

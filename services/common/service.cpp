@@ -4,6 +4,8 @@
 #include <csignal>
 #include <cstdio>
 
+#include <pthread.h>
+
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -83,6 +85,12 @@ const std::atomic<bool>& install_stop_signals() {
   std::signal(SIGTERM, on_stop);
   std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGHUP, on_hup);
+  sigset_t stops;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  sigaddset(&stops, SIGHUP);
+  pthread_sigmask(SIG_UNBLOCK, &stops, nullptr); // pending ones run the handlers now
   return stop_flag;
 }
 

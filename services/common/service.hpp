@@ -38,7 +38,9 @@ config load_config(const cli& args);
 // Names the process in every log line; level from `log_level`.
 void setup_logging(const std::string& process, const config& cfg);
 
-// SIGINT and SIGTERM set the returned flag (SIGPIPE is ignored).
+// SIGINT and SIGTERM set the returned flag (SIGPIPE is ignored). Then
+// unblocks SIGINT, SIGTERM and SIGHUP: the appliance starts its children
+// with them blocked, so one that arrived during start-up is handled now.
 const std::atomic<bool>& install_stop_signals();
 // SIGHUP sets this flag (reload request).
 const std::atomic<bool>& hangup_flag();

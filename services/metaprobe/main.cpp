@@ -8,8 +8,12 @@
 //  - SIGINT/SIGTERM: forwarded to capture, which drains and ends the
 //    streams; exporters still running after `shutdown_timeout` get SIGTERM.
 //  - a child that fails makes metaprobe log it and exit non-zero.
+//  - children start with SIGINT, SIGTERM and SIGHUP blocked (see spawn()):
+//    a stop request sent before a child has installed its handlers waits
+//    for them instead of killing it.
 // Wiring only: the work happens in the children.
 
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -49,16 +53,30 @@ pid_t spawn(const std::string& exe, const std::vector<std::string>& argv_s) {
   for (const auto& a : argv_s)
     argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
+  // The child inherits the stop signals blocked, across exec, until
+  // service::install_stop_signals() has installed its handlers and unblocks
+  // them: a SIGTERM sent early (e.g. right after a failed capture) stays
+  // pending and becomes a clean stop instead of "killed by signal 15".
+  // Blocked here, before fork, so there is no window in the child at all.
+  sigset_t stops, old;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGTERM);
+  sigaddset(&stops, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &stops, &old);
   pid_t pid = fork();
   if (pid == 0) {
-    // the child restores default signal handling before exec
+    // default dispositions (exec resets caught signals anyway; SIGPIPE is
+    // ignored here and would stay ignored)
     std::signal(SIGINT, SIG_DFL);
     std::signal(SIGTERM, SIG_DFL);
+    std::signal(SIGHUP, SIG_DFL);
     std::signal(SIGPIPE, SIG_DFL);
     execv(exe.c_str(), argv.data());
     std::fprintf(stderr, "metaprobe: cannot start %s: %s\n", exe.c_str(), std::strerror(errno));
     _exit(127);
   }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr); // a stop meanwhile is delivered now
   return pid;
 }
 

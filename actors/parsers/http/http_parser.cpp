@@ -20,6 +20,7 @@ protocol_entry http_protocol_entry() {
   e.udp_ports = {1900};
   e.probe = &http_probe;
   e.make_stream = &make_http_parser;
+  e.upgrades_to_tls = true; // STARTTLS / CONNECT: the flow goes on as TLS
   e.make_datagram = &make_http_datagram_parser;
   return e;
 }

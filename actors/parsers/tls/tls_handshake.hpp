@@ -12,7 +12,10 @@
 // Limits: at most max_cipher_suites suites and max_alpn ALPN names are kept
 // (the counts/lengths are still reported in full); names longer than
 // max_name_bytes are cut. A value that does not fit its length prefix is
-// `malformed`; nothing is read past `len`.
+// `malformed`; nothing is read past `len`. On `malformed` the fields decoded
+// before the error stay in the output (parse_client_hello sets
+// cipher_suites_len, non-zero, once the cipher suite vector fitted), so a
+// caller may still report what tshark would show of a damaged message.
 
 #include <cstddef>
 #include <cstdint>

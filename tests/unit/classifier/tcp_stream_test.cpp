@@ -111,8 +111,14 @@ TEST_CASE("tcp_stream: retransmissions are dropped and counted") {
   CHECK(f.seg(111, "y") == segment_result::retransmission);
   CHECK(f.counters.retransmitted == 4);
   CHECK(f.r.text == "abcd");
-  // Keep-alive probe: one old byte.
-  CHECK(f.seg(104, "d") == segment_result::retransmission);
+  // Keep-alive probe: the one old byte just before the next expected one.
+  CHECK(f.seg(104, "d") == segment_result::keepalive);
+  CHECK(f.counters.keepalives == 1);
+  CHECK(f.counters.retransmitted == 4);
+  // One old byte further back is a retransmission.
+  CHECK(f.seg(103, "c") == segment_result::retransmission);
+  CHECK(f.counters.retransmitted == 5);
+  CHECK(f.r.text == "abcd");
 }
 
 TEST_CASE("tcp_stream: sequence wraparound") {
@@ -193,6 +199,80 @@ TEST_CASE("tcp_stream: mid-stream pickup starts at the first data segment") {
   CHECK(f.r.chunks[0].seq == 123456);
   // Bytes before the pickup point are old.
   CHECK(f.seg(123450, "abcdef") == segment_result::retransmission);
+}
+
+TEST_CASE("tcp_stream: a keep-alive probe picked up mid-stream is not delivered") {
+  // An idle HTTP connection picked up by its keep-alive probes (Windows: one
+  // zero byte at next - 1), then the next request (corpus
+  // mixed-many-protocols-vlan-ipv6.pcap, frames 33, 212, 1286).
+  fixture f;
+  CHECK(f.seg(977128254u, std::string(1, '\0')) == segment_result::held);
+  CHECK_FALSE(f.s.started());
+  CHECK(f.s.segment(2149533182u, nullptr, 0, false, f.r) == segment_result::empty);
+  CHECK(f.seg(977128254u, std::string(1, '\0')) == segment_result::keepalive); // repeated
+  CHECK(f.seg(977128255u, "GET /ping HTTP/1.1\r\n") == segment_result::in_order);
+  CHECK(f.s.started());
+  CHECK(f.r.text == "GET /ping HTTP/1.1\r\n");
+  REQUIRE(f.r.chunks.size() == 1);
+  CHECK(f.r.chunks[0].seq == 977128255u);
+  CHECK(f.counters.keepalives == 2);
+  CHECK(f.counters.retransmitted == 0);
+  // Later probes sit at next - 1 again.
+  CHECK(f.seg(977128255u + 19, "\n") == segment_result::keepalive);
+  CHECK(f.counters.keepalives == 3);
+  CHECK(f.seg(977128255u + 20, "GET /b HTTP/1.1\r\n") == segment_result::in_order);
+  CHECK(f.r.text == "GET /ping HTTP/1.1\r\nGET /b HTTP/1.1\r\n");
+  CHECK(f.s.consumed() == 37);
+}
+
+TEST_CASE("tcp_stream: a held one-byte pickup segment that was data is delivered first") {
+  fixture f;
+  CHECK(f.seg(5000, "A") == segment_result::held);
+  // Not adjacent: the held byte starts the stream, the new segment waits.
+  CHECK(f.seg(5003, "DE") == segment_result::out_of_order);
+  CHECK(f.s.started());
+  CHECK(f.r.text == "A");
+  REQUIRE(f.r.chunks.size() == 1);
+  CHECK(f.r.chunks[0].seq == 5000);
+  CHECK(f.r.chunks[0].buffered);
+  CHECK(f.seg(5001, "BC") == segment_result::in_order);
+  CHECK(f.r.text == "ABCDE");
+  CHECK(f.counters.keepalives == 0);
+
+  // A segment overlapping the held byte also starts the stream there.
+  fixture g;
+  CHECK(g.seg(7000, "x") == segment_result::held);
+  CHECK(g.seg(7000, "xyz") == segment_result::in_order);
+  CHECK(g.r.text == "xyz");
+
+  // A flow that shows only the held byte delivers nothing.
+  fixture h;
+  CHECK(h.seg(9000, "q") == segment_result::held);
+  h.s.flush(h.r);
+  CHECK(h.r.chunks.empty());
+  CHECK(h.s.consumed() == 0);
+
+  // A one-byte FIN segment is not held.
+  fixture k;
+  CHECK(k.seg(300, "z", true) == segment_result::in_order);
+  CHECK(k.r.text == "z");
+
+  // A SYN after a held byte fixes the start.
+  fixture m;
+  CHECK(m.seg(401, "a") == segment_result::held);
+  m.s.syn(400);
+  CHECK(m.seg(401, "abc") == segment_result::in_order);
+  CHECK(m.r.text == "abc");
+}
+
+TEST_CASE("tcp_stream: a held byte cut by the capture becomes a gap") {
+  fixture f;
+  CHECK(f.s.segment(100, nullptr, 0, false, f.r, 1) == segment_result::held);
+  CHECK(f.seg(105, "F") == segment_result::out_of_order);
+  REQUIRE(f.r.chunks.size() == 1);
+  CHECK(f.r.chunks[0].gap);
+  CHECK(f.r.chunks[0].seq == 100);
+  CHECK(f.r.chunks[0].len == 1);
 }
 
 TEST_CASE("tcp_stream: data in the SYN and FIN sequence") {
@@ -289,6 +369,13 @@ TEST_CASE("tcp_stream: reset returns to the initial state") {
   CHECK_FALSE(f.s.started());
   CHECK(f.s.buffered_bytes() == 0);
   CHECK(f.s.store());
-  f.seg(42, "y");
-  CHECK(f.r.text == "y");
+  f.seg(42, "yz");
+  CHECK(f.r.text == "yz");
+  // A held pickup byte is forgotten too.
+  fixture g;
+  CHECK(g.seg(10, "a") == segment_result::held);
+  g.s.reset();
+  CHECK(g.seg(11, "bc") == segment_result::in_order);
+  CHECK(g.r.text == "bc");
+  CHECK(g.counters.keepalives == 0);
 }

@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "parsers/tls/tls_handshake.hpp"
+
+#include <openssl/asn1.h>
+#include <openssl/crypto.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+
+#include <algorithm>
+#include <climits>
+
+namespace metaprobe::tls {
+
+namespace {
+
+// Bounds-checked big-endian reader over [p, end).
+struct cursor {
+  const uint8_t* p;
+  const uint8_t* end;
+
+  size_t left() const { return static_cast<size_t>(end - p); }
+  bool has(size_t n) const { return left() >= n; }
+  bool u8(uint8_t& v) {
+    if (!has(1))
+      return false;
+    v = p[0];
+    p += 1;
+    return true;
+  }
+  bool u16(uint16_t& v) {
+    if (!has(2))
+      return false;
+    v = static_cast<uint16_t>(p[0] << 8 | p[1]);
+    p += 2;
+    return true;
+  }
+  bool u24(uint32_t& v) {
+    if (!has(3))
+      return false;
+    v = uint32_t{p[0]} << 16 | uint32_t{p[1]} << 8 | p[2];
+    p += 3;
+    return true;
+  }
+  bool skip(size_t n) {
+    if (!has(n))
+      return false;
+    p += n;
+    return true;
+  }
+  // A sub-cursor over the next n bytes (which are consumed).
+  bool sub(size_t n, cursor& out) {
+    if (!has(n))
+      return false;
+    out = cursor{p, p + n};
+    p += n;
+    return true;
+  }
+};
+
+// The body of a handshake message of type `type`: [msg+4, msg+4+length).
+bool open_message(const uint8_t* msg, size_t len, uint8_t type, cursor& body) {
+  if (msg == nullptr || len < 4 || msg[0] != type)
+    return false;
+  const size_t n = size_t{msg[1]} << 16 | size_t{msg[2]} << 8 | msg[3];
+  if (n > len - 4)
+    return false;
+  body = cursor{msg + 4, msg + 4 + n};
+  return true;
+}
+
+std::string cut_name(const uint8_t* p, size_t n) {
+  if (n > max_name_bytes)
+    n = max_name_bytes;
+  return std::string(reinterpret_cast<const char*>(p), n);
+}
+
+// server_name (RFC 6066 §3): the first host_name entry. A broken list
+// yields no name (tshark marks the extension malformed and goes on).
+void read_sni(cursor ext, std::string& sni) {
+  uint16_t list_len = 0;
+  cursor list{};
+  if (!ext.u16(list_len) || !ext.sub(list_len, list))
+    return;
+  while (list.left() > 0) {
+    uint8_t type = 0;
+    uint16_t n = 0;
+    if (!list.u8(type) || !list.u16(n) || !list.has(n))
+      return;
+    if (type == 0) {
+      sni = cut_name(list.p, n);
+      return;
+    }
+    list.skip(n);
+  }
+}
+
+// application_layer_protocol_negotiation (RFC 7301 §3.1).
+void read_alpn(cursor ext, std::vector<std::string>& alpn) {
+  uint16_t list_len = 0;
+  cursor list{};
+  if (!ext.u16(list_len) || !ext.sub(list_len, list))
+    return;
+  while (list.left() > 0 && alpn.size() < max_alpn) {
+    uint8_t n = 0;
+    if (!list.u8(n) || !list.has(n))
+      return;
+    alpn.push_back(cut_name(list.p, n));
+    list.skip(n);
+  }
+}
+
+// supported_versions in a ClientHello (RFC 8446 §4.2.1): a u8-length list.
+void read_versions(cursor ext, std::vector<uint16_t>& versions) {
+  uint8_t n = 0;
+  cursor list{};
+  if (!ext.u8(n) || !ext.sub(n, list))
+    return;
+  uint16_t v = 0;
+  while (versions.size() < max_cipher_suites && list.u16(v))
+    versions.push_back(v);
+}
+
+// SHA-256("HelloRetryRequest"), the ServerHello.random of a HelloRetryRequest
+// (RFC 8446 §4.1.3).
+constexpr uint8_t hrr_random[32] = {
+  0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+  0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+};
+
+} // namespace
+
+hs_status parse_client_hello(const uint8_t* msg, size_t len, client_hello& out) {
+  out = client_hello{};
+  cursor c{};
+  if (!open_message(msg, len, handshake_client_hello, c))
+    return hs_status::malformed;
+  uint8_t sid_len = 0;
+  if (!c.u16(out.legacy_version) || !c.skip(32) || !c.u8(sid_len) || sid_len > 32 ||
+      !c.skip(sid_len))
+    return hs_status::malformed;
+  uint16_t cs_len = 0;
+  cursor suites{};
+  if (!c.u16(cs_len) || !c.sub(cs_len, suites))
+    return hs_status::malformed;
+  out.cipher_suites_len = cs_len;
+  uint16_t suite = 0;
+  while (out.cipher_suites.size() < max_cipher_suites && suites.u16(suite))
+    out.cipher_suites.push_back(suite);
+  bool bad = cs_len == 0 || (cs_len & 1) != 0;
+  uint8_t comp_len = 0;
+  if (!c.u8(comp_len) || !c.skip(comp_len))
+    return hs_status::malformed;
+  bad = bad || comp_len == 0;
+  if (c.left() == 0)
+    return bad ? hs_status::malformed : hs_status::ok; // no extensions (TLS 1.0 style)
+  uint16_t ext_len = 0;
+  cursor exts{};
+  if (!c.u16(ext_len) || !c.sub(ext_len, exts))
+    return hs_status::malformed;
+  bool have_sni = false, have_alpn = false, have_versions = false;
+  while (exts.left() > 0) {
+    uint16_t type = 0, n = 0;
+    cursor ext{};
+    if (!exts.u16(type) || !exts.u16(n) || !exts.sub(n, ext))
+      return hs_status::malformed;
+    out.extension_types.push_back(type);
+    switch (type) {
+    case 0:
+      if (!have_sni) {
+        have_sni = true;
+        read_sni(ext, out.sni);
+      }
+      break;
+    case 16:
+      if (!have_alpn) {
+        have_alpn = true;
+        read_alpn(ext, out.alpn);
+      }
+      break;
+    case 43:
+      if (!have_versions) {
+        have_versions = true;
+        read_versions(ext, out.supported_versions);
+      }
+      break;
+    default:
+      break;
+    }
+  }
+  return bad ? hs_status::malformed : hs_status::ok;
+}
+
+hs_status parse_server_hello(const uint8_t* msg, size_t len, server_hello& out) {
+  out = server_hello{};
+  cursor c{};
+  if (!open_message(msg, len, handshake_server_hello, c))
+    return hs_status::malformed;
+  if (!c.u16(out.legacy_version) || !c.has(32))
+    return hs_status::malformed;
+  out.hello_retry_request = std::equal(c.p, c.p + 32, hrr_random);
+  c.skip(32);
+  uint8_t sid_len = 0;
+  if (!c.u8(sid_len) || sid_len > 32 || !c.skip(sid_len) || !c.u16(out.cipher_suite) ||
+      !c.u8(out.compression_method))
+    return hs_status::malformed;
+  if (c.left() == 0)
+    return hs_status::ok;
+  uint16_t ext_len = 0;
+  cursor exts{};
+  if (!c.u16(ext_len) || !c.sub(ext_len, exts))
+    return hs_status::malformed;
+  while (exts.left() > 0) {
+    uint16_t type = 0, n = 0;
+    cursor ext{};
+    if (!exts.u16(type) || !exts.u16(n) || !exts.sub(n, ext))
+      return hs_status::malformed;
+    if (type == 43 && out.selected_version == 0) {
+      uint16_t v = 0;
+      if (n == 2 && ext.u16(v))
+        out.selected_version = v;
+    }
+  }
+  return hs_status::ok;
+}
+
+hs_status parse_certificate_cn(const uint8_t* msg, size_t len, std::string& cn) {
+  cn.clear();
+  if (msg == nullptr || len < 4 || msg[0] != handshake_certificate)
+    return hs_status::malformed;
+  // The message may be cut after the leaf certificate (a capped reassembly
+  // buffer): only the bytes up to the end of the first certificate must be
+  // present, and they must lie within the announced message length.
+  const size_t body_len = size_t{msg[1]} << 16 | size_t{msg[2]} << 8 | msg[3];
+  cursor c{msg + 4, msg + 4 + std::min(body_len, len - 4)};
+  uint32_t list_len = 0;
+  if (!c.u24(list_len))
+    return hs_status::malformed;
+  if (list_len == 0)
+    return body_len == 3 ? hs_status::ok : hs_status::malformed;
+  if (list_len > body_len - 3)
+    return hs_status::malformed;
+  uint32_t cert_len = 0;
+  if (!c.u24(cert_len) || cert_len == 0 || cert_len > list_len - 3 || !c.has(cert_len) ||
+      cert_len > static_cast<uint32_t>(LONG_MAX))
+    return hs_status::malformed;
+  const unsigned char* der = c.p;
+  X509* x = d2i_X509(nullptr, &der, static_cast<long>(cert_len));
+  if (x == nullptr)
+    return hs_status::malformed;
+  hs_status st = hs_status::ok;
+  X509_NAME* subject = X509_get_subject_name(x);
+  const int idx = subject ? X509_NAME_get_index_by_NID(subject, NID_commonName, -1) : -1;
+  if (idx >= 0) {
+    X509_NAME_ENTRY* entry = X509_NAME_get_entry(subject, idx);
+    ASN1_STRING* data = entry ? X509_NAME_ENTRY_get_data(entry) : nullptr;
+    unsigned char* utf8 = nullptr;
+    const int n = data ? ASN1_STRING_to_UTF8(&utf8, data) : -1;
+    if (n >= 0 && utf8 != nullptr)
+      cn = cut_name(utf8, static_cast<size_t>(n));
+    else
+      st = hs_status::malformed;
+    OPENSSL_free(utf8);
+  }
+  X509_free(x);
+  return st;
+}
+
+} // namespace metaprobe::tls
