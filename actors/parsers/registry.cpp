@@ -6,6 +6,7 @@
 #include "parsers/http/http_parser.hpp"
 #include "parsers/imap/imap_parser.hpp"
 #include "parsers/pop3/pop3_parser.hpp"
+#include "parsers/quic/quic_parser.hpp"
 #include "parsers/sip/sip_parser.hpp"
 #include "parsers/smtp/smtp_parser.hpp"
 #include "parsers/tls/tls_parser.hpp"
@@ -19,6 +20,7 @@ const std::vector<protocol_entry>& protocol_registry() {
     http_protocol_entry(),
     dns_protocol_entry(),
     tls_protocol_entry(),
+    quic_protocol_entry(),
     sip_protocol_entry(),
     ftp_protocol_entry(),
     smtp_protocol_entry(),

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "parsers/quic/quic_crypto.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cstring>
+#include <memory>
+
+namespace metaprobe::quic {
+
+namespace {
+
+// RFC 9001 §5.2 (also drafts 33 and 34).
+constexpr uint8_t salt_v1[20] = {0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17,
+                                 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad, 0xcc, 0xbb, 0x7f, 0x0a};
+// RFC 9369 §3.3.1.
+constexpr uint8_t salt_v2[20] = {0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93,
+                                 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb, 0xf9, 0xbd, 0x2e, 0xd9};
+// draft-ietf-quic-tls-29 §5.2 (drafts 29..32).
+constexpr uint8_t salt_d29[20] = {0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97,
+                                  0x86, 0xf1, 0x9c, 0x61, 0x11, 0xe0, 0x43, 0x90, 0xa8, 0x99};
+// draft-ietf-quic-tls-23 §5.2 (drafts 23..28).
+constexpr uint8_t salt_d23[20] = {0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7,
+                                  0xd2, 0x43, 0x2b, 0xb4, 0x63, 0x65, 0xbe, 0xf9, 0xf5, 0x02};
+
+version_info make(uint32_t version, const uint8_t* salt, bool v2) {
+  version_info v;
+  v.version = version;
+  v.salt = salt;
+  if (v2) {
+    v.key_label = "quicv2 key";
+    v.iv_label = "quicv2 iv";
+    v.hp_label = "quicv2 hp";
+    // RFC 9369 §3.2: Initial 0b01, 0-RTT 0b10, Handshake 0b11, Retry 0b00.
+    v.type_code[0] = 1;
+    v.type_code[1] = 2;
+    v.type_code[2] = 3;
+    v.type_code[3] = 0;
+  } else {
+    v.key_label = "quic key";
+    v.iv_label = "quic iv";
+    v.hp_label = "quic hp";
+  }
+  return v;
+}
+
+const version_info versions[] = {
+  make(0x00000001, salt_v1, false),
+  make(0x6b3343cf, salt_v2, true),
+  make(0xff00001b, salt_d23, false), // draft-27
+  make(0xff00001c, salt_d23, false), // draft-28
+  make(0xff00001d, salt_d29, false), // draft-29
+  make(0xff00001e, salt_d29, false), // draft-30
+  make(0xff00001f, salt_d29, false), // draft-31
+  make(0xff000020, salt_d29, false), // draft-32
+  make(0xff000021, salt_v1, false),  // draft-33
+  make(0xff000022, salt_v1, false),  // draft-34
+};
+
+struct cipher_ctx_free {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+using cipher_ctx = std::unique_ptr<EVP_CIPHER_CTX, cipher_ctx_free>;
+
+} // namespace
+
+const version_info* find_version(uint32_t version) {
+  for (const auto& v : versions)
+    if (v.version == version)
+      return &v;
+  return nullptr;
+}
+
+packet_type type_of(const version_info& v, uint8_t bits) {
+  for (uint8_t t = 0; t < 4; ++t)
+    if (v.type_code[t] == (bits & 3))
+      return static_cast<packet_type>(t);
+  return packet_type::initial; // unreachable: type_code is a permutation of 0..3
+}
+
+bool hkdf_extract(const uint8_t* salt, size_t salt_len, const uint8_t* ikm, size_t ikm_len,
+                  std::array<uint8_t, 32>& prk) {
+  unsigned int n = 0;
+  const uint8_t empty = 0;
+  if (ikm == nullptr)
+    ikm = &empty;
+  if (HMAC(EVP_sha256(), salt, static_cast<int>(salt_len), ikm, ikm_len, prk.data(), &n) ==
+      nullptr)
+    return false;
+  return n == prk.size();
+}
+
+bool hkdf_expand_label(const std::array<uint8_t, 32>& secret, const char* label, uint8_t* out,
+                       size_t out_len) {
+  // HkdfLabel = uint16 length, opaque label<7..255> = "tls13 " + label,
+  // opaque context<0..255> = empty; one HMAC block (T(1)) covers out_len <= 32.
+  static constexpr char prefix[] = "tls13 ";
+  const size_t label_len = std::strlen(label);
+  if (out_len == 0 || out_len > 32 || label_len + 6 > 255)
+    return false;
+  uint8_t info[2 + 1 + 255 + 1 + 1];
+  size_t n = 0;
+  info[n++] = static_cast<uint8_t>(out_len >> 8);
+  info[n++] = static_cast<uint8_t>(out_len);
+  info[n++] = static_cast<uint8_t>(6 + label_len);
+  std::memcpy(info + n, prefix, 6);
+  n += 6;
+  std::memcpy(info + n, label, label_len);
+  n += label_len;
+  info[n++] = 0; // context length
+  info[n++] = 1; // HKDF-Expand block counter
+  uint8_t block[32];
+  unsigned int bn = 0;
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), info, n, block, &bn) ==
+          nullptr ||
+      bn != sizeof block)
+    return false;
+  std::memcpy(out, block, out_len);
+  return true;
+}
+
+bool derive_initial_keys(const version_info& v, const uint8_t* dcid, size_t dcid_len,
+                         bool client_side, initial_keys& out) {
+  if (dcid_len > max_cid_len)
+    return false;
+  std::array<uint8_t, 32> initial{};
+  std::array<uint8_t, 32> secret{};
+  if (!hkdf_extract(v.salt, 20, dcid, dcid_len, initial))
+    return false;
+  if (!hkdf_expand_label(initial, client_side ? "client in" : "server in", secret.data(), 32))
+    return false;
+  return hkdf_expand_label(secret, v.key_label, out.key.data(), out.key.size()) &&
+         hkdf_expand_label(secret, v.iv_label, out.iv.data(), out.iv.size()) &&
+         hkdf_expand_label(secret, v.hp_label, out.hp.data(), out.hp.size());
+}
+
+bool header_mask(const std::array<uint8_t, hp_len>& hp, const uint8_t* sample,
+                 std::array<uint8_t, 5>& mask) {
+  cipher_ctx ctx(EVP_CIPHER_CTX_new());
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_128_ecb(), nullptr, hp.data(), nullptr) != 1)
+    return false;
+  EVP_CIPHER_CTX_set_padding(ctx.get(), 0);
+  uint8_t block[32];
+  int n = 0;
+  if (EVP_EncryptUpdate(ctx.get(), block, &n, sample, static_cast<int>(sample_len)) != 1 ||
+      n != static_cast<int>(sample_len))
+    return false;
+  std::memcpy(mask.data(), block, mask.size());
+  return true;
+}
+
+bool aead_open(const initial_keys& k, uint64_t packet_number, const uint8_t* aad, size_t aad_len,
+               const uint8_t* in, size_t in_len, uint8_t* out) {
+  if (in_len < tag_len || in_len - tag_len > static_cast<size_t>(INT32_MAX) ||
+      aad_len > static_cast<size_t>(INT32_MAX))
+    return false;
+  uint8_t nonce[iv_len];
+  std::memcpy(nonce, k.iv.data(), iv_len);
+  for (size_t i = 0; i < 8; ++i)
+    nonce[iv_len - 1 - i] ^= static_cast<uint8_t>(packet_number >> (8 * i));
+  const size_t ct_len = in_len - tag_len;
+  uint8_t tag[tag_len];
+  std::memcpy(tag, in + ct_len, tag_len); // `out` may overwrite `in`
+  cipher_ctx ctx(EVP_CIPHER_CTX_new());
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_128_gcm(), nullptr, nullptr, nullptr) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, iv_len, nullptr) != 1 ||
+      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, k.key.data(), nonce) != 1)
+    return false;
+  int n = 0;
+  if (aad_len > 0 && EVP_DecryptUpdate(ctx.get(), nullptr, &n, aad, static_cast<int>(aad_len)) != 1)
+    return false;
+  if (ct_len > 0 &&
+      (EVP_DecryptUpdate(ctx.get(), out, &n, in, static_cast<int>(ct_len)) != 1 ||
+       n != static_cast<int>(ct_len)))
+    return false;
+  if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, tag_len, tag) != 1)
+    return false;
+  uint8_t final_block[16];
+  return EVP_DecryptFinal_ex(ctx.get(), final_block, &n) == 1;
+}
+
+} // namespace metaprobe::quic
