@@ -246,7 +246,9 @@ def main():
         return 1
     corpus = mpi.corpus_or_skip(args.corpus)
     rng = random.Random(1234)
-    plan = tc.truth_files(corpus, list(tc.PROTOCOLS), set())
+    # The records are synthesised for HTTP and DNS (http_record/dns_record);
+    # the plug-in protocols' matching is exercised by their own truth tests.
+    plan = tc.truth_files(corpus, ["http", "dns"], set())
     n = 0
     for pcap, protocols in plan.items():
         for p in protocols:

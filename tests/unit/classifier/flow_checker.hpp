@@ -6,6 +6,7 @@
 
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "classifier/classifier_core.hpp"
@@ -17,7 +18,7 @@ struct checker {
   // for a moment, each in its own batch.
   std::set<std::pair<uint64_t, app_protocol>> open_flows;
   uint64_t handovers = 0;
-  std::map<std::pair<uint64_t, int>, uint32_t> next_seq; // (flow, dir) -> seq
+  std::map<std::tuple<uint64_t, int, int>, uint32_t> next_seq; // (flow, proto, dir) -> seq
   uint64_t summary_packets = 0;
   uint64_t summary_fragments = 0;
   uint64_t final_summaries = 0;
@@ -54,7 +55,8 @@ struct checker {
         switch (e.kind) {
           case stream_event_kind::data:
           case stream_event_kind::gap: {
-            auto key = std::make_pair(e.flow_id, static_cast<int>(e.dir));
+            // per parser: a flow handed over (STARTTLS) continues at the new one
+            auto key = std::make_tuple(e.flow_id, static_cast<int>(b.proto), static_cast<int>(e.dir));
             auto it = next_seq.find(key);
             if (it != next_seq.end() && it->second != e.seq)
               ++errors; // not contiguous
