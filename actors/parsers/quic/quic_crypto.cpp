@@ -62,6 +62,55 @@ struct cipher_ctx_free {
   void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
 };
 using cipher_ctx = std::unique_ptr<EVP_CIPHER_CTX, cipher_ctx_free>;
+struct md_ctx_free {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using md_ctx = std::unique_ptr<EVP_MD_CTX, md_ctx_free>;
+
+// OpenSSL 3 looks an algorithm up by name (a lock and string compares) on
+// every use of EVP_sha256() / EVP_aes_128_*() and one-shot HMAC(): fetch
+// each once for the process, and keep one context per thread.
+const EVP_MD* sha256() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+const EVP_CIPHER* aes_128_ecb() {
+  static EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, "AES-128-ECB", nullptr);
+  return c;
+}
+const EVP_CIPHER* aes_128_gcm() {
+  static EVP_CIPHER* c = EVP_CIPHER_fetch(nullptr, "AES-128-GCM", nullptr);
+  return c;
+}
+EVP_CIPHER_CTX* thread_cipher_ctx() {
+  thread_local cipher_ctx ctx(EVP_CIPHER_CTX_new());
+  return ctx.get();
+}
+
+// HMAC-SHA256 (RFC 2104) over the pre-fetched digest; keys here are at most
+// 32 bytes, shorter than SHA-256's 64-byte block.
+bool hmac_sha256(const uint8_t* key, size_t key_len, const uint8_t* data, size_t len,
+                 uint8_t out[32]) {
+  thread_local md_ctx ctx(EVP_MD_CTX_new());
+  constexpr size_t block = 64;
+  if (!ctx || !sha256() || key_len > block)
+    return false;
+  uint8_t ipad[block], opad[block], inner[32];
+  for (size_t i = 0; i < block; ++i) {
+    const uint8_t k = i < key_len ? key[i] : 0;
+    ipad[i] = k ^ 0x36;
+    opad[i] = k ^ 0x5c;
+  }
+  unsigned int n = 0;
+  return EVP_DigestInit_ex2(ctx.get(), sha256(), nullptr) == 1 &&
+         EVP_DigestUpdate(ctx.get(), ipad, block) == 1 &&
+         (len == 0 || EVP_DigestUpdate(ctx.get(), data, len) == 1) &&
+         EVP_DigestFinal_ex(ctx.get(), inner, &n) == 1 && n == sizeof inner &&
+         EVP_DigestInit_ex2(ctx.get(), sha256(), nullptr) == 1 &&
+         EVP_DigestUpdate(ctx.get(), opad, block) == 1 &&
+         EVP_DigestUpdate(ctx.get(), inner, sizeof inner) == 1 &&
+         EVP_DigestFinal_ex(ctx.get(), out, &n) == 1 && n == 32;
+}
 
 } // namespace
 
@@ -81,14 +130,10 @@ packet_type type_of(const version_info& v, uint8_t bits) {
 
 bool hkdf_extract(const uint8_t* salt, size_t salt_len, const uint8_t* ikm, size_t ikm_len,
                   std::array<uint8_t, 32>& prk) {
-  unsigned int n = 0;
   const uint8_t empty = 0;
   if (ikm == nullptr)
     ikm = &empty;
-  if (HMAC(EVP_sha256(), salt, static_cast<int>(salt_len), ikm, ikm_len, prk.data(), &n) ==
-      nullptr)
-    return false;
-  return n == prk.size();
+  return hmac_sha256(salt, salt_len, ikm, ikm_len, prk.data());
 }
 
 bool hkdf_expand_label(const std::array<uint8_t, 32>& secret, const char* label, uint8_t* out,
@@ -111,10 +156,7 @@ bool hkdf_expand_label(const std::array<uint8_t, 32>& secret, const char* label,
   info[n++] = 0; // context length
   info[n++] = 1; // HKDF-Expand block counter
   uint8_t block[32];
-  unsigned int bn = 0;
-  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), info, n, block, &bn) ==
-          nullptr ||
-      bn != sizeof block)
+  if (!hmac_sha256(secret.data(), secret.size(), info, n, block))
     return false;
   std::memcpy(out, block, out_len);
   return true;
@@ -137,13 +179,14 @@ bool derive_initial_keys(const version_info& v, const uint8_t* dcid, size_t dcid
 
 bool header_mask(const std::array<uint8_t, hp_len>& hp, const uint8_t* sample,
                  std::array<uint8_t, 5>& mask) {
-  cipher_ctx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_128_ecb(), nullptr, hp.data(), nullptr) != 1)
+  EVP_CIPHER_CTX* ctx = thread_cipher_ctx();
+  if (!ctx || !aes_128_ecb() ||
+      EVP_EncryptInit_ex2(ctx, aes_128_ecb(), hp.data(), nullptr, nullptr) != 1)
     return false;
-  EVP_CIPHER_CTX_set_padding(ctx.get(), 0);
+  EVP_CIPHER_CTX_set_padding(ctx, 0);
   uint8_t block[32];
   int n = 0;
-  if (EVP_EncryptUpdate(ctx.get(), block, &n, sample, static_cast<int>(sample_len)) != 1 ||
+  if (EVP_EncryptUpdate(ctx, block, &n, sample, static_cast<int>(sample_len)) != 1 ||
       n != static_cast<int>(sample_len))
     return false;
   std::memcpy(mask.data(), block, mask.size());
@@ -162,22 +205,23 @@ bool aead_open(const initial_keys& k, uint64_t packet_number, const uint8_t* aad
   const size_t ct_len = in_len - tag_len;
   uint8_t tag[tag_len];
   std::memcpy(tag, in + ct_len, tag_len); // `out` may overwrite `in`
-  cipher_ctx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_128_gcm(), nullptr, nullptr, nullptr) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_IVLEN, iv_len, nullptr) != 1 ||
-      EVP_DecryptInit_ex(ctx.get(), nullptr, nullptr, k.key.data(), nonce) != 1)
+  EVP_CIPHER_CTX* ctx = thread_cipher_ctx();
+  if (!ctx || !aes_128_gcm() ||
+      EVP_DecryptInit_ex2(ctx, aes_128_gcm(), nullptr, nullptr, nullptr) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, iv_len, nullptr) != 1 ||
+      EVP_DecryptInit_ex2(ctx, nullptr, k.key.data(), nonce, nullptr) != 1)
     return false;
   int n = 0;
-  if (aad_len > 0 && EVP_DecryptUpdate(ctx.get(), nullptr, &n, aad, static_cast<int>(aad_len)) != 1)
+  if (aad_len > 0 && EVP_DecryptUpdate(ctx, nullptr, &n, aad, static_cast<int>(aad_len)) != 1)
     return false;
   if (ct_len > 0 &&
-      (EVP_DecryptUpdate(ctx.get(), out, &n, in, static_cast<int>(ct_len)) != 1 ||
+      (EVP_DecryptUpdate(ctx, out, &n, in, static_cast<int>(ct_len)) != 1 ||
        n != static_cast<int>(ct_len)))
     return false;
-  if (EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, tag_len, tag) != 1)
+  if (EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, tag_len, tag) != 1)
     return false;
   uint8_t final_block[16];
-  return EVP_DecryptFinal_ex(ctx.get(), final_block, &n) == 1;
+  return EVP_DecryptFinal_ex(ctx, final_block, &n) == 1;
 }
 
 } // namespace metaprobe::quic

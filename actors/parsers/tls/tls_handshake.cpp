@@ -223,6 +223,69 @@ hs_status parse_server_hello(const uint8_t* msg, size_t len, server_hello& out) 
   return hs_status::ok;
 }
 
+namespace {
+
+// One DER element: tag, contents [p, p + len), and the whole element from
+// its tag byte (for handing it to a decoder). Definite lengths only (DER).
+struct der_element {
+  uint8_t tag = 0;
+  const uint8_t* start = nullptr;
+  const uint8_t* p = nullptr;
+  size_t len = 0;
+  size_t size() const { return static_cast<size_t>(p - start) + len; }
+};
+
+bool der_next(cursor& c, der_element& e) {
+  e.start = c.p;
+  uint8_t first = 0;
+  if (!c.u8(e.tag) || (e.tag & 0x1f) == 0x1f || !c.u8(first)) // no high tag numbers
+    return false;
+  size_t len = first;
+  if (first & 0x80) {
+    const size_t n = first & 0x7f;
+    if (n == 0 || n > 4) // indefinite, or longer than any certificate
+      return false;
+    len = 0;
+    for (size_t i = 0; i < n; ++i) {
+      uint8_t b = 0;
+      if (!c.u8(b))
+        return false;
+      len = len << 8 | b;
+    }
+  }
+  e.p = c.p;
+  e.len = len;
+  return c.skip(len);
+}
+
+// The subject Name of a DER certificate, found by walking the TBSCertificate
+// header fields only (version, serial, signature algorithm, issuer,
+// validity): the rest (keys, extensions, signature) is never decoded.
+bool find_subject(const uint8_t* der, size_t len, der_element& subject) {
+  cursor c{der, der + len};
+  der_element cert, tbs;
+  if (!der_next(c, cert) || cert.tag != 0x30)
+    return false;
+  cursor in{cert.p, cert.p + cert.len};
+  if (!der_next(in, tbs) || tbs.tag != 0x30)
+    return false;
+  cursor t{tbs.p, tbs.p + tbs.len};
+  der_element e;
+  if (!der_next(t, e))
+    return false;
+  if (e.tag == 0xa0 && !der_next(t, e)) // [0] version, then the serial number
+    return false;
+  if (e.tag != 0x02)
+    return false;
+  for (uint8_t want : {uint8_t{0x30}, uint8_t{0x30}, uint8_t{0x30}}) { // signature, issuer, validity
+    if (!der_next(t, e) || e.tag != want)
+      return false;
+  }
+  return der_next(t, subject) && subject.tag == 0x30;
+}
+
+} // namespace
+
 hs_status parse_certificate_cn(const uint8_t* msg, size_t len, std::string& cn) {
   cn.clear();
   if (msg == nullptr || len < 4 || msg[0] != handshake_certificate)
@@ -243,13 +306,18 @@ hs_status parse_certificate_cn(const uint8_t* msg, size_t len, std::string& cn) 
   if (!c.u24(cert_len) || cert_len == 0 || cert_len > list_len - 3 || !c.has(cert_len) ||
       cert_len > static_cast<uint32_t>(LONG_MAX))
     return hs_status::malformed;
-  const unsigned char* der = c.p;
-  X509* x = d2i_X509(nullptr, &der, static_cast<long>(cert_len));
-  if (x == nullptr)
+  // Only the subject Name is decoded (OpenSSL's d2i_X509_NAME): a whole
+  // d2i_X509 also decodes the public key and extensions, which cost about
+  // a hundred times more and are not exported.
+  der_element name;
+  if (!find_subject(c.p, cert_len, name))
+    return hs_status::malformed;
+  const unsigned char* der = name.start;
+  X509_NAME* subject = d2i_X509_NAME(nullptr, &der, static_cast<long>(name.size()));
+  if (subject == nullptr)
     return hs_status::malformed;
   hs_status st = hs_status::ok;
-  X509_NAME* subject = X509_get_subject_name(x);
-  const int idx = subject ? X509_NAME_get_index_by_NID(subject, NID_commonName, -1) : -1;
+  const int idx = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
   if (idx >= 0) {
     X509_NAME_ENTRY* entry = X509_NAME_get_entry(subject, idx);
     ASN1_STRING* data = entry ? X509_NAME_ENTRY_get_data(entry) : nullptr;
@@ -261,7 +329,7 @@ hs_status parse_certificate_cn(const uint8_t* msg, size_t len, std::string& cn) 
       st = hs_status::malformed;
     OPENSSL_free(utf8);
   }
-  X509_free(x);
+  X509_NAME_free(subject);
   return st;
 }
 
