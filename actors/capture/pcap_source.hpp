@@ -71,7 +71,7 @@ public:
   static constexpr size_t default_arena_bytes = 1 << 20;
   static constexpr int default_poll_timeout_ms = 100;
   static constexpr int default_live_buffer_bytes = 32 << 20;
-  static constexpr size_t map_window_bytes = size_t{16} << 20;
+  static constexpr size_t map_window_bytes = size_t{4} << 20;
 
   // Opens a pcap or pcapng file. nullptr (and `error` set) when the file
   // cannot be opened or its link type is not supported by the decoder.
