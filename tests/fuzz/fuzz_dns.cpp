@@ -11,30 +11,15 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <string>
 
-#include "parsers/common/field_text.hpp"
+#include "fuzz_driver.hpp"
 #include "parsers/dns/dns_parser.hpp"
 
 using namespace metaprobe;
+using fuzz::check;
+using fuzz::check_text;
 
 namespace {
-
-void check(bool ok) {
-  if (!ok)
-    std::abort();
-}
-
-void check_text(const std::string& s, size_t max_len) {
-  check(s.size() <= max_len);
-  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
-  for (size_t i = 0; i < s.size();) {
-    const size_t n = text::utf8_sequence_length(p + i, s.size() - i);
-    check(n > 0);
-    i += n;
-  }
-}
 
 void check_records(const record_sink& out, const parser_options& o, uint32_t transport,
                    size_t input_len) {
@@ -54,24 +39,13 @@ void check_records(const record_sink& out, const parser_options& o, uint32_t tra
   }
 }
 
-struct prng {
-  uint32_t x;
-  uint32_t next() {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return x;
-  }
-};
-
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 5)
     return 0;
   const uint8_t flags = data[0];
-  prng rng{(uint32_t{data[1]} << 24 | uint32_t{data[2]} << 16 | uint32_t{data[3]} << 8 | data[4]) |
-           1u};
+  fuzz::prng rng = fuzz::seed_prng(data + 1);
   data += 5;
   size -= 5;
   parser_options o;

@@ -11,84 +11,30 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 
-#include "parsers/common/field_text.hpp"
+#include "fuzz_driver.hpp"
 #include "parsers/ftp/ftp_parser.hpp"
 
 using namespace metaprobe;
-
-namespace {
-
-void check(bool ok) {
-  if (!ok)
-    std::abort();
-}
-
-void check_text(const std::string& s, size_t max_len) {
-  check(s.size() <= max_len);
-  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
-  for (size_t i = 0; i < s.size();) {
-    const size_t n = text::utf8_sequence_length(p + i, s.size() - i);
-    check(n > 0);
-    i += n;
-  }
-}
-
-struct prng {
-  uint32_t x;
-  uint32_t next() {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    return x;
-  }
-};
-
-} // namespace
+using fuzz::check;
+using fuzz::check_text;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 7)
+  fuzz::two_sided_input in;
+  if (!fuzz::split_two_sided(data, size, in))
     return 0;
-  const uint8_t flags = data[0];
-  prng rng{(uint32_t{data[1]} << 24 | uint32_t{data[2]} << 16 | uint32_t{data[3]} << 8 | data[4]) |
-           1u};
-  size_t client_len = (size_t{data[5]} << 8) | data[6];
-  data += 7;
-  size -= 7;
-  if (client_len > size)
-    client_len = size;
-  const uint8_t* side_data[2] = {data, data + client_len};
-  const size_t side_len[2] = {client_len, size - client_len};
-
   parser_options o;
-  if (flags & 2) {
+  if (in.flags & 2) {
     o.max_line = 24;
     o.max_field = 7;
     o.max_records_per_flow = 4;
   }
-  const bool gaps = (flags & 4) != 0;
+  const bool gaps = (in.flags & 4) != 0;
   parser_counters counters;
   ftp_parser p(o, counters);
   record_sink out;
-  size_t pos[2] = {0, 0};
-  while (pos[0] < side_len[0] || pos[1] < side_len[1]) {
-    int d = static_cast<int>(rng.next() & 1);
-    if (pos[d] >= side_len[d])
-      d ^= 1;
-    const size_t left = side_len[d] - pos[d];
-    const uint32_t r = rng.next();
-    size_t n = (r & 7) == 0 ? 1 + (r >> 8) % 2048 : 1 + (r >> 8) % 48;
-    if (n > left)
-      n = left;
-    if (gaps && (r & 0x70) == 0x70)
-      p.gap(static_cast<direction>(d), n);
-    else
-      p.deliver(static_cast<direction>(d), side_data[d] + pos[d], n, 1, 0, out);
-    pos[d] += n;
-  }
-  p.finish(2, out);
+  fuzz::feed_both_sides(p, in, gaps, out, {2048, 48, false});
   check(out.size() <= o.max_records_per_flow);
   for (const auto& r : out) {
     check(r.record.has_ftp());
@@ -100,6 +46,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   const auto& ep = p.data_endpoint();
   check(ep.family == 0 || ep.family == 4 || ep.family == 6);
-  (void)ftp_probe(data, size, direction::server_to_client);
+  (void)ftp_probe(in.payload, in.payload_len, direction::server_to_client);
   return 0;
 }

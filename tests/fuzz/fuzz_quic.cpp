@@ -23,34 +23,20 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include "parsers/common/field_text.hpp"
+#include "fuzz_driver.hpp"
 #include "parsers/quic/quic_crypto.hpp"
 #include "parsers/quic/quic_packet.hpp"
 #include "parsers/quic/quic_parser.hpp"
 
 using namespace metaprobe;
+using fuzz::check;
+using fuzz::check_text;
 
 namespace {
-
-void check(bool ok) {
-  if (!ok)
-    std::abort();
-}
-
-void check_text(const std::string& s, size_t max_len) {
-  check(s.size() <= max_len);
-  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
-  for (size_t i = 0; i < s.size();) {
-    const size_t n = text::utf8_sequence_length(p + i, s.size() - i);
-    check(n > 0);
-    i += n;
-  }
-}
 
 // A client Initial with `plain` as payload (4-byte packet number `pn`).
 bool seal_initial(uint32_t version, const uint8_t* dcid, size_t dcid_len, uint32_t pn,

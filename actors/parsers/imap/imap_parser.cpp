@@ -340,23 +340,8 @@ void imap_parser::client_command() {
 }
 
 void imap_parser::emit_message(uint64_t ts_ns, record_sink& out) {
-  msg_.end();
-  mail::record_fields f;
-  f.ev = mail::event::receive;
-  f.proto = mail::protocol::imap;
-  mail::take_headers(msg_.fields(), f);
-  if (f.receiver.empty())
-    f.receiver = account_;
-  counters_.limit_hits += msg_.limit_hits();
-  counters_.truncated_fields += msg_.truncated();
-  msg_.reset();
-  if (records_ >= opts_.max_records_per_flow) {
-    ++counters_.limit_hits;
-    return;
-  }
-  ++records_;
-  ++counters_.records;
-  out.push_back(mail::make_record(std::move(f), server_dir_, ts_ns, resp_seq_));
+  mail::emit_received(msg_, mail::protocol::imap, account_, server_dir_, ts_ns, resp_seq_,
+                      opts_.max_records_per_flow, records_, counters_, out);
 }
 
 void imap_parser::set_account(std::string_view v) {

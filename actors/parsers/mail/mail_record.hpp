@@ -5,8 +5,10 @@
 // MAIL_PROTOCOL 0 smtp, 1 pop3, 2 imap; ATTACHMENT 1 when the message has
 // an attachment, else 0).
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "parsers/mail/mail_message.hpp"
 #include "parsers/parser.hpp"
@@ -53,6 +55,35 @@ inline parsed_record make_record(record_fields&& f, direction dir, uint64_t ts_n
   m->set_mail_protocol(static_cast<uint32_t>(f.proto));
   m->set_result_code(f.result_code);
   return rec;
+}
+
+// A message the server sent (POP3 RETR/TOP, IMAP FETCH) has been read in
+// full: ends `msg`, adds its limit hits and truncations to `counters`,
+// resets it, and appends its receive record (protocol `proto`; an empty To
+// falls back to the logged-in `account`) from `server_dir` with `ts_ns` and
+// `tcp_seq`, unless `records` already reached `max_records` (then counted
+// as a limit hit and dropped). `records` counts this flow's records.
+inline void emit_received(message_reader& msg, protocol proto, const std::string& account,
+                          direction server_dir, uint64_t ts_ns, uint32_t tcp_seq,
+                          size_t max_records, size_t& records, parser_counters& counters,
+                          record_sink& out) {
+  msg.end();
+  record_fields f;
+  f.ev = event::receive;
+  f.proto = proto;
+  take_headers(msg.fields(), f);
+  if (f.receiver.empty())
+    f.receiver = account;
+  counters.limit_hits += msg.limit_hits();
+  counters.truncated_fields += msg.truncated();
+  msg.reset();
+  if (records >= max_records) {
+    ++counters.limit_hits;
+    return;
+  }
+  ++records;
+  ++counters.records;
+  out.push_back(make_record(std::move(f), server_dir, ts_ns, tcp_seq));
 }
 
 } // namespace metaprobe::mail

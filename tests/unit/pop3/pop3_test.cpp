@@ -4,38 +4,16 @@
 
 #include <string>
 
+#include "../mail/mail_test_util.hpp"
 #include "parsers/pop3/pop3_parser.hpp"
 
 using namespace metaprobe;
 
 namespace {
 
-constexpr auto c2s = direction::client_to_server;
-constexpr auto s2c = direction::server_to_client;
-
-struct fixture {
-  parser_options opts;
-  parser_counters counters;
-  std::unique_ptr<pop3_parser> p;
-  record_sink out;
-  uint32_t seq[2] = {1000, 5000};
-
-  fixture() { reset(); }
-  void reset() {
-    p = std::make_unique<pop3_parser>(opts, counters);
-    out.clear();
-  }
-  void send(direction d, const std::string& data, size_t chunk = 0) {
-    const size_t step = chunk ? chunk : data.size();
-    for (size_t i = 0; i < data.size(); i += step) {
-      const size_t n = std::min(step, data.size() - i);
-      p->deliver(d, reinterpret_cast<const uint8_t*>(data.data() + i), n, 7,
-                 seq[static_cast<int>(d)], out);
-      seq[static_cast<int>(d)] += static_cast<uint32_t>(n);
-    }
-  }
-  const v1::Mail& mail(size_t i) const { return out.at(i).record.mail(); }
-};
+using test::c2s;
+using test::s2c;
+using fixture = test::stream_fixture<pop3_parser>;
 
 const std::string msg1 =
     "Return-Path: <x@y>\r\nFrom: Lorenzo <l@unina.it>\r\nTo: c@mail.com\r\n"
