@@ -23,23 +23,9 @@ constexpr std::string_view known_methods[] = {
   "PURGE",
 };
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-// `s` equals lower-case `lit` ignoring ASCII case.
-bool iequals(std::string_view s, std::string_view lit) {
-  if (s.size() != lit.size())
-    return false;
-  for (size_t i = 0; i < s.size(); ++i)
-    if (lower(s[i]) != lit[i])
-      return false;
-  return true;
-}
-
-bool is_ows(char c) { return c == ' ' || c == '\t'; }
-
-bool starts_with_ci(std::string_view s, std::string_view lit) {
-  return s.size() >= lit.size() && iequals(s.substr(0, lit.size()), lit);
-}
+using text::iequals;
+using text::is_ows;
+constexpr auto starts_with_ci = text::istarts_with;
 
 } // namespace
 
@@ -175,25 +161,8 @@ header_id classify_header(std::string_view name) {
   }
 }
 
-std::string_view trim_ows(std::string_view v) {
-  while (!v.empty() && is_ows(v.front()))
-    v.remove_prefix(1);
-  while (!v.empty() && is_ows(v.back()))
-    v.remove_suffix(1);
-  return v;
-}
-
 bool parse_content_length(std::string_view v, uint64_t& out) {
-  if (v.empty() || v.size() > 18)
-    return false;
-  uint64_t n = 0;
-  for (char c : v) {
-    if (c < '0' || c > '9')
-      return false;
-    n = n * 10 + static_cast<uint64_t>(c - '0');
-  }
-  out = n;
-  return true;
+  return text::parse_uint(v, out, 18);
 }
 
 bool is_chunked(std::string_view te) {

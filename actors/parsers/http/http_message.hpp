@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "parsers/common/text_line.hpp"
+
 namespace metaprobe::http {
 
 // Methods whose responses or framing differ from the rest.
@@ -70,7 +72,7 @@ enum class header_id : uint8_t {
 header_id classify_header(std::string_view name);
 
 // Strips optional whitespace (SP / HTAB) at both ends.
-std::string_view trim_ows(std::string_view v);
+using text::trim_ows;
 
 // 1*DIGIT (surrounding whitespace already trimmed); false on junk or overflow.
 bool parse_content_length(std::string_view v, uint64_t& out);
