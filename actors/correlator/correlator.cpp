@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "correlator/correlator.hpp"
 
+#include <algorithm>
+
 #include "core/subscribers.hpp"
 
 namespace metaprobe {
@@ -56,7 +58,8 @@ void correlator::fill_meta(const flow_info& info, direction dir, uint64_t ts_ns,
   meta.set_port_source(c2s ? info.client_port : info.server_port);
   meta.set_port_destination(c2s ? info.server_port : info.client_port);
   meta.set_protocol(info.l4_proto);
-  meta.set_session_id(info.session_id);
+  meta.set_session_id(expectations_.session_for(info.session_id, info.l4_proto, info.server,
+                                                info.server_port, info.first_ts_ns));
   meta.set_bridge_channel_num(opts_.bridge_channel_num);
   const l2_context& l2 = info.l2; // first packet of the flow (client side)
   meta.set_vlan_id(l2.vlan_id);
@@ -86,7 +89,11 @@ void correlator::process(record_batch&& in, export_batches& out) {
     auto* meta = meta_of(rec);
     if (!meta)
       continue;
-    fill_meta(in.infos[item.info_index], item.rec.dir, item.rec.ts_ns, *meta);
+    const flow_info& info = in.infos[item.info_index];
+    expectations_.advance(item.rec.ts_ns);
+    fill_meta(info, item.rec.dir, item.rec.ts_ns, *meta);
+    if (item.rec.expect.valid())
+      learn(info, item.rec, meta->session_id());
     if (rec.kind_case() == v1::Record::kClickstream && rec.clickstream().tcp_sequence() == 0)
       rec.mutable_clickstream()->set_tcp_sequence(item.rec.tcp_seq);
     ++counters_.records;
@@ -100,8 +107,19 @@ void correlator::process(std::vector<flow_summary>&& closed, export_batches& out
     add_summary(s, out);
 }
 
+void correlator::learn(const flow_info& info, const parsed_record& rec, uint64_t session_id) {
+  const expected_connection& e = rec.expect;
+  // Address family 0: the record's destination (FTP EPSV: the control
+  // flow's server, whichever side of the flow that is).
+  const ip_address& dst =
+    rec.dir == direction::client_to_server ? info.server : info.client;
+  expectations_.learn(e.server.family ? e.server : dst, e.server_port, e.mode, session_id,
+                      rec.ts_ns);
+}
+
 void correlator::add_summary(flow_summary& s, export_batches& out) {
   auto& group = out.groups[static_cast<int>(sink_group::fullflow)];
+  expectations_.advance(std::max(s.dir[0].last_ts_ns, s.dir[1].last_ts_ns));
   for (int d = 0; d < 2; ++d) {
     const direction_counters& dc = s.dir[d];
     if (dc.packets == 0)
@@ -137,6 +155,8 @@ void correlator::add_summary(flow_summary& s, export_batches& out) {
     ++counters_.fullflow_records;
     group.push_back(std::move(rec));
   }
+  if (s.reason != flow_end_reason::active)
+    expectations_.release(s.info.session_id); // the flow is over
 }
 
 } // namespace metaprobe

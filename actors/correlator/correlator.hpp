@@ -7,6 +7,16 @@
 // direction that carried packets) from flow summaries, with the host the
 // flow's parser found.
 //
+// Data connections that a control flow announced (FTP PORT/EPRT/PASV/EPSV:
+// parsed_record::expect) share the control flow's SESSION_ID: the
+// correlator learns them from the records into an expectation_table
+// (correlator/expectations.hpp: matching rules, expiry, cap) and consults
+// it whenever it fills a FlowMeta. Records and flow summaries reach the
+// correlator on different paths (classifier -> parser -> correlator, and
+// classifier -> correlator for flows without a parser), so a data flow
+// whose first record or summary arrives before the announcing record keeps
+// its own SESSION_ID (see docs/limits.md); nothing is held back to wait.
+//
 // Threading: one actor. No I/O.
 
 #include <array>
@@ -15,6 +25,7 @@
 
 #include "core/channels.hpp"
 #include "core/stream.hpp"
+#include "correlator/expectations.hpp"
 #include "metaprobe/v1/records.pb.h"
 
 namespace metaprobe {
@@ -24,6 +35,7 @@ class subscriber_map;
 struct correlator_options {
   uint32_t bridge_channel_num = 0;
   const subscriber_map* subscribers = nullptr; // may be null
+  expectation_options expectations;
 };
 
 // Export records sorted by sink group, ready for the publisher.
@@ -49,22 +61,28 @@ struct correlator_counters {
 
 class correlator {
 public:
-  explicit correlator(correlator_options opts) : opts_(opts) {}
+  explicit correlator(correlator_options opts)
+    : opts_(opts), expectations_(opts.expectations) {}
 
   void process(record_batch&& in, export_batches& out);
   void process(std::vector<flow_summary>&& closed, export_batches& out);
 
   const correlator_counters& counters() const { return counters_; }
+  const expectation_table& expectations() const { return expectations_; }
 
   // Exposed for tests: FlowMeta of a message sent in direction `dir`.
+  // SESSION_ID: the flow's own, or that of the control flow that announced
+  // it (expectations).
   void fill_meta(const flow_info& info, direction dir, uint64_t ts_ns,
                  v1::FlowMeta& meta);
 
 private:
   void add_summary(flow_summary& s, export_batches& out);
+  void learn(const flow_info& info, const parsed_record& rec, uint64_t session_id);
 
   correlator_options opts_;
   correlator_counters counters_;
+  expectation_table expectations_;
 };
 
 // 3 bytes per MPLS label stack entry (label, TC, bottom-of-stack), outermost

@@ -29,6 +29,11 @@ struct correlator_state {
     stats->set("correlator.records", c.records);
     stats->set("correlator.fullflow_records", c.fullflow_records);
     stats->set("correlator.logins_attached", c.logins_attached);
+    const auto& x = logic->expectations().counters();
+    stats->set("correlator.expectations_learned", x.learned);
+    stats->set("correlator.expectations_matched", x.matched);
+    stats->set("correlator.expectations_expired", x.expired);
+    stats->set("correlator.expectations_dropped", x.dropped);
     stats->set("correlator.messages_in", messages_in);
     stats->set("correlator.messages_out", messages_out);
   }

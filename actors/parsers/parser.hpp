@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core/packet.hpp"
 #include "metaprobe/v1/records.pb.h"
 
 namespace metaprobe {
@@ -38,12 +39,26 @@ inline direction reverse(direction d) {
 
 enum class transport : uint8_t { udp = 0, tcp = 1 };
 
+// A TCP connection that the message announced (FTP PORT/EPRT, 227/229
+// replies): the correlator gives the flow that connects to (server,
+// server_port) soon after the record's time the announcing flow's
+// SESSION_ID (correlator/expectations.hpp).
+struct expected_connection {
+  ip_address server;        // family 0: the record's destination (FTP EPSV:
+                            // the control connection's server)
+  uint16_t server_port = 0; // 0: nothing announced
+  uint8_t mode = 0;         // 0 active (the server side is the FTP client),
+                            // 1 passive (the FTP server)
+  bool valid() const { return server_port != 0; }
+};
+
 // A record as a parser produces it, before correlation.
 struct parsed_record {
   v1::Record record;     // exactly one kind set; meta empty
   uint64_t ts_ns = 0;    // capture time of the packet that completed it
   direction dir = direction::client_to_server; // who sent the message
   uint32_t tcp_seq = 0;  // TCP sequence number of the message start (0 for UDP)
+  expected_connection expect; // a data connection this message set up, if any
 };
 
 using record_sink = std::vector<parsed_record>;

@@ -47,6 +47,11 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
 
   o.correlator.bridge_channel_num = static_cast<uint32_t>(cfg.integer("bridge_channel_num"));
   o.correlator.subscribers = subs;
+  // A flow first reaches the correlator when it ends or reports: at most
+  // this long after its first packet (active report, or idle / close end).
+  o.correlator.expectations.hold_ns = o.classifier.active_timeout_ns +
+                                      o.classifier.inactive_timeout_ns +
+                                      o.classifier.tcp_close_linger_ns;
 
   o.publisher.endpoint_base = cfg.str("channel_endpoint");
   o.publisher.channels = service::active_channels(cfg);

@@ -245,28 +245,44 @@ void ftp_parser::on_reply(direction dir, const ftp::reply_line& r, uint64_t ts_n
       data_endpoint_ = p.ep;
       data_endpoint_mode_ = 0;
     }
-    emit(dir, 0, r.code, ts_ns, out);
+    emit(dir, 0, r.code, ts_ns, out, ok ? expectation_of(p.ep, 0) : expected_connection{});
     break;
   case command_id::pasv:
   case command_id::epsv:
-  case command_id::lpsv:
+  case command_id::lpsv: {
+    expected_connection expect;
     if (ok) {
       mode_ = 1;
       ftp::endpoint ep;
       if (p.id == command_id::pasv ? ftp::parse_227(r.text, ep) : ftp::parse_229(r.text, ep)) {
         data_endpoint_ = ep;
         data_endpoint_mode_ = 1;
+        expect = expectation_of(ep, 1);
       }
     }
-    emit(dir, 1, r.code, ts_ns, out);
+    emit(dir, 1, r.code, ts_ns, out, expect);
     break;
+  }
   default:
     break;
   }
 }
 
+expected_connection ftp_parser::expectation_of(const ftp::endpoint& ep, uint8_t mode) {
+  expected_connection e;
+  if (!ep.valid || ep.port == 0)
+    return e;
+  if (ep.family == 4 || ep.family == 6) {
+    e.server.family = ep.family;
+    std::copy_n(ep.addr.begin(), ep.family == 6 ? 16 : 4, e.server.bytes.begin());
+  } // family 0 (EPSV): the record's destination, the control flow's server
+  e.server_port = ep.port;
+  e.mode = mode;
+  return e;
+}
+
 void ftp_parser::emit(direction server_dir, uint32_t mode, uint32_t code, uint64_t ts_ns,
-                      record_sink& out) {
+                      record_sink& out, const expected_connection& expect) {
   if (records_ >= opts_.max_records_per_flow) {
     ++counters_.limit_hits;
     return;
@@ -280,6 +296,7 @@ void ftp_parser::emit(direction server_dir, uint32_t mode, uint32_t code, uint64
   f->set_result_code(code);
   pr.ts_ns = ts_ns;
   pr.dir = reverse(server_dir); // the client's record
+  pr.expect = expect;           // its destination is the FTP server
   out.push_back(std::move(pr));
   ++records_;
   ++counters_.records;

@@ -24,10 +24,16 @@
 // so a capture that starts mid-session still parses. Replies answer the
 // pending commands in order (a bounded queue; 1xx replies are preliminary,
 // a multi-line reply "ddd-" ends at its "ddd " line and counts with its
-// first line's text); a 220 with no command pending is the greeting. The
-// data-connection address of PORT/EPRT and of the 227/229 replies is parsed
-// (data_endpoint()); see docs/limits.md for what sharing SESSION_ID with the
-// data flow still needs.
+// first line's text); a 220 with no command pending is the greeting.
+//
+// Data connections: the address of an accepted PORT/EPRT (active: the
+// client listens there) or of a 227/229 reply (passive: the server listens;
+// a 229 names only the port, the address is the control flow's server) is
+// parsed (data_endpoint()) and travels with the data-connection record as
+// parsed_record::expect, so that the correlator gives the data flow the
+// control flow's SESSION_ID (correlator/expectations.hpp). A refused
+// PORT/PASV, LPRT/LPSV (addresses not parsed) and an unparsable reply
+// announce nothing.
 //
 // TLS (AUTH, RFC 4217): after an AUTH command, a side whose next line would
 // start with a TLS record header skips TLS records (5-byte header +
@@ -116,7 +122,8 @@ private:
   void on_command(const ftp::command_line& c);
   void on_reply(direction dir, const ftp::reply_line& r, uint64_t ts_ns, record_sink& out);
   void emit(direction server_dir, uint32_t mode, uint32_t code, uint64_t ts_ns,
-            record_sink& out);
+            record_sink& out, const expected_connection& expect = {});
+  static expected_connection expectation_of(const ftp::endpoint& ep, uint8_t mode);
   void set_text(std::string& dst, std::string_view v);
   void violate();
 

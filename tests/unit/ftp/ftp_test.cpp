@@ -126,6 +126,7 @@ TEST_CASE("ftp session: login, passive and active data connections") {
     CHECK(f.ftp(0).mode() == 0);
     CHECK(f.ftp(0).result_code() == 230);
     CHECK(f.out[0].dir == c2s);
+    CHECK_FALSE(f.out[0].expect.valid()); // a login announces no connection
 
     f.exchange("FEAT\r\n", "211-Features:\r\n EPRT\r\n EPSV\r\n211 End\r\n", chunk);
     f.exchange("PASV\r\n", "227 Entering Passive Mode (90,130,70,73,100,85).\r\n", chunk);
@@ -136,6 +137,13 @@ TEST_CASE("ftp session: login, passive and active data connections") {
     CHECK(f.p->data_endpoint().valid);
     CHECK(f.p->data_endpoint().port == 25685);
     CHECK(f.p->data_endpoint_mode() == 1);
+    // The passive endpoint travels with the record to the correlator.
+    const expected_connection& pasv = f.out[1].expect;
+    REQUIRE(pasv.valid());
+    CHECK(pasv.mode == 1);
+    CHECK(pasv.server_port == 25685);
+    CHECK(pasv.server.family == 4);
+    CHECK(pasv.server == ip_address::v4(std::array<uint8_t, 4>{90, 130, 70, 73}.data()));
 
     f.exchange("PORT 192,168,1,212,7,208\r\n", "200 PORT command successful.\r\n", chunk);
     REQUIRE(f.out.size() == 3);
@@ -143,6 +151,11 @@ TEST_CASE("ftp session: login, passive and active data connections") {
     CHECK(f.ftp(2).result_code() == 200);
     CHECK(f.p->data_endpoint().port == 2000);
     CHECK(f.p->data_endpoint_mode() == 0);
+    const expected_connection& port = f.out[2].expect;
+    REQUIRE(port.valid());
+    CHECK(port.mode == 0);
+    CHECK(port.server_port == 2000);
+    CHECK(port.server == ip_address::v4(std::array<uint8_t, 4>{192, 168, 1, 212}.data()));
 
     f.exchange("EPSV\r\n", "229 Entering Extended Passive Mode (|||6446|)\r\n", chunk);
     f.exchange("EPRT |2|2a00:d40::11|50123|\r\n", "200 EPRT ok\r\n", chunk);
@@ -150,6 +163,15 @@ TEST_CASE("ftp session: login, passive and active data connections") {
     CHECK(f.ftp(3).mode() == 1);
     CHECK(f.ftp(4).mode() == 0);
     CHECK(f.p->data_endpoint().family == 6);
+    // EPSV names only the port: family 0, the record's destination.
+    CHECK(f.out[3].expect.valid());
+    CHECK(f.out[3].expect.server.family == 0);
+    CHECK(f.out[3].expect.server_port == 6446);
+    CHECK(f.out[3].expect.mode == 1);
+    CHECK(f.out[4].expect.server.family == 6);
+    CHECK(f.out[4].expect.server_port == 50123);
+    CHECK(f.out[4].expect.server.bytes[0] == 0x2a);
+    CHECK(f.out[4].expect.server.bytes[15] == 0x11);
     // RETR with a preliminary reply does not disturb the pairing.
     f.exchange("RETR a\r\n", "150 Opening\r\n226 Done\r\n", chunk);
     f.exchange("PASV\r\n", "227 =10,0,0,1,0,21\r\n", chunk);
@@ -157,6 +179,20 @@ TEST_CASE("ftp session: login, passive and active data connections") {
     CHECK(f.ftp(5).result_code() == 227);
     CHECK(f.p->state() == parser_state::confirmed);
   }
+}
+
+TEST_CASE("ftp data connections refused or unparsable announce nothing") {
+  fixture f;
+  f.send(s2c, "220 FTP ready\r\n");
+  f.exchange("PORT 10,0,0,1,4,1\r\n", "500 Illegal PORT command.\r\n");
+  f.exchange("PASV\r\n", "227 Entering Passive Mode.\r\n"); // no address in it
+  f.exchange("EPSV\r\n", "229 Entering Extended Passive Mode (|||0|)\r\n");
+  f.exchange("PASV\r\n", "425 Can't open passive connection.\r\n");
+  REQUIRE(f.out.size() == 4);
+  for (const auto& r : f.out)
+    CHECK_FALSE(r.expect.valid());
+  CHECK(f.ftp(0).result_code() == 500);
+  CHECK(f.ftp(3).result_code() == 425);
 }
 
 TEST_CASE("ftp failed logins") {
