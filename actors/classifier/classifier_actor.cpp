@@ -22,7 +22,7 @@ struct classifier_state {
   void emit(Self* self) {
     for (size_t p = 0; p < out.per_proto.size() && p < parsers.size(); ++p) {
       auto& sb = out.per_proto[p];
-      if (sb.events.empty() || !parsers[p])
+      if (sb.empty() || !parsers[p])
         continue;
       auto msg = std::make_shared<stream_batch>();
       std::swap(*msg, sb);

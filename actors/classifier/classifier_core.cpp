@@ -59,13 +59,14 @@ void classifier_output::clear() {
     b.events.clear();
     b.sources.clear();
     b.bytes.clear();
+    b.relayed.clear();
   }
   summaries.clear();
 }
 
 bool classifier_output::empty() const {
   for (const auto& b : per_proto)
-    if (!b.events.empty())
+    if (!b.empty())
       return false;
   return summaries.empty();
 }
@@ -105,6 +106,8 @@ classifier_core::classifier_core(const classifier_options& opts, uint16_t shard,
     }
     if (e.id == app_protocol::tls && s.tcp_parser && e.probe)
       tls_slot_ = static_cast<int>(i);
+    if (e.relays_unparsed_flows && s.tcp_parser && relay_proto_ < 0)
+      relay_proto_ = static_cast<int>(e.id);
   }
   upgrades_to_tls_.assign(per_proto_size_, 0);
   for (size_t i = 0; i < n; ++i)
@@ -588,6 +591,8 @@ void classifier_core::end_flow(flow_entry& f, flow_end_reason why, uint64_t now_
     b.summaries.push_back(std::move(sum));
     b.events.push_back(ev);
     ++counters_.events;
+  } else if (relay_proto_ >= 0 && s.is_tcp) {
+    out_->per_proto[static_cast<size_t>(relay_proto_)].relayed.push_back(std::move(sum));
   } else {
     out_->summaries.push_back(std::move(sum));
   }

@@ -246,6 +246,7 @@ private:
   bool any_tcp_probe_ = false;
   bool any_udp_probe_ = false;
   int tls_slot_ = -1;                      // registry index of TLS (-1: none)
+  int relay_proto_ = -1;                   // app_protocol whose parser relays unparsed flows' summaries
   std::vector<uint8_t> upgrades_to_tls_;   // by app_protocol value
 
   flow_table table_;

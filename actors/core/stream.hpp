@@ -121,11 +121,15 @@ struct stream_batch {
   // own_bytes (reassembled out-of-order data, IP reassembly results).
   std::vector<packet_batch_ptr> sources;
   std::vector<uint8_t> bytes;
+  // Summaries of flows without a parser that this parser stage passes on to
+  // the correlator unchanged, after its records (protocol_entry::
+  // relays_unparsed_flows): orders them after the announcements they match.
+  std::vector<flow_summary> relayed;
 
   const uint8_t* data_of(const stream_event& e) const {
     return e.source == stream_event::own_bytes ? bytes.data() + e.offset : e.ptr;
   }
-  bool empty() const { return events.empty(); }
+  bool empty() const { return events.empty() && relayed.empty(); }
 };
 
 // Records of one parser stage batch, on their way to the correlator.

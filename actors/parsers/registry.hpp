@@ -37,6 +37,12 @@ struct protocol_entry {
   // of it over to the TLS parser when a client segment starts with what the
   // TLS probe accepts (a ClientHello record).
   bool upgrades_to_tls = false;
+  // The protocol announces other flows (FTP data connections): the
+  // summaries of TCP flows that no parser claimed travel through this
+  // protocol's parser stage, so they reach the correlator after every record
+  // the parser produced before them (the correlator matches the flows to
+  // announcements). Only one protocol may set it; the first one wins.
+  bool relays_unparsed_flows = false;
 };
 
 // All registered protocols, in probe order.

@@ -18,6 +18,7 @@ protocol_entry ftp_protocol_entry() {
   e.tcp_ports = {21};
   e.probe = &ftp_probe;
   e.make_stream = &make_ftp_parser;
+  e.relays_unparsed_flows = true; // data connections: ordered after the PASV/PORT records
   return e;
 }
 

@@ -115,6 +115,8 @@ void parser_host::process(const stream_batch& in, record_batch& out) {
     }
     collect(slot, out);
   }
+  for (const auto& s : in.relayed)
+    out.closed.push_back(s);
 }
 
 } // namespace metaprobe

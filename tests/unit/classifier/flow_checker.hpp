@@ -90,6 +90,9 @@ struct checker {
         }
       }
     }
+    for (const auto& b : out.per_proto)
+      for (const auto& s : b.relayed)
+        summary(s);
     for (const auto& s : out.summaries)
       summary(s);
     out.clear();
