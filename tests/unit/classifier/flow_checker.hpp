@@ -90,7 +90,7 @@ struct checker {
         }
       }
     }
-    for (const auto& s : out.summaries)
+    for (const auto& s : out.flows.summaries)
       summary(s);
     out.clear();
   }
