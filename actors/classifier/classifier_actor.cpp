@@ -31,9 +31,9 @@ struct classifier_state {
       ++messages_out;
       self->send(parsers[p], std::move(msg));
     }
-    if (!out.summaries.empty()) {
-      auto msg = std::make_shared<std::vector<flow_summary>>();
-      std::swap(*msg, out.summaries);
+    if (!out.flows.empty()) {
+      auto msg = std::make_shared<flow_batch>();
+      std::swap(*msg, out.flows);
       gauge->in_flight.fetch_add(1, std::memory_order_relaxed);
       ++messages_out;
       self->send(corr, std::move(msg));

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/raw_meta.hpp"
+
 namespace metaprobe {
 
 namespace {
@@ -61,14 +63,14 @@ void classifier_output::clear() {
     b.bytes.clear();
     b.relayed.clear();
   }
-  summaries.clear();
+  flows.clear();
 }
 
 bool classifier_output::empty() const {
   for (const auto& b : per_proto)
     if (!b.empty())
       return false;
-  return summaries.empty();
+  return flows.empty();
 }
 
 // ---------------------------------------------------------------- setup
@@ -113,6 +115,12 @@ classifier_core::classifier_core(const classifier_options& opts, uint16_t shard,
   for (size_t i = 0; i < n; ++i)
     if (protocols_[i].upgrades_to_tls && protocols_[i].id != app_protocol::tls)
       upgrades_to_tls_[static_cast<size_t>(protocols_[i].id)] = 1;
+  for (app_protocol p : opts_.raw_protocols) {
+    auto v = static_cast<size_t>(p);
+    if (raw_meta_.size() <= v)
+      raw_meta_.resize(v + 1, 0);
+    raw_meta_[v] = meta_proto_of(p);
+  }
   tallies_.resize(tally_slots);
   sink_.core = this;
 }
@@ -254,6 +262,59 @@ void classifier_core::handle_packet(const decoded_packet& p, const packet_ctx& c
   } else {
     ++counters_.non_tcp_udp;
   }
+  raw_item(*f, dir, p, ctx);
+}
+
+void classifier_core::raw_item(flow_entry& f, direction dir, const decoded_packet& p,
+                               const packet_ctx& ctx) {
+  flow_state& s = f.s;
+  const auto proto = static_cast<size_t>(s.info.proto);
+  if (proto >= raw_meta_.size() || raw_meta_[proto] == 0)
+    return;
+  if (opts_.raw_max_packets && s.raw_packets >= opts_.raw_max_packets) {
+    ++counters_.raw_dropped;
+    return;
+  }
+  flow_batch& fb = out_->flows;
+  if (s.raw_packets == 0 || s.raw_info >= fb.raw_infos.size() ||
+      fb.raw_infos[s.raw_info].flow_id != s.info.flow_id) {
+    s.raw_info = static_cast<uint32_t>(fb.raw_infos.size());
+    fb.raw_infos.push_back(s.info);
+  }
+  ++s.raw_packets;
+  // Captured bytes of the IP packet (l3_len is already within the capture).
+  uint32_t have = p.l3_len;
+  if (p.cap_len > p.l3_off)
+    have = std::min<uint32_t>(have, p.cap_len - p.l3_off);
+  else if (p.cap_len)
+    have = 0;
+  uint32_t keep = std::min(have, opts_.raw_max_bytes);
+  if (keep < have)
+    ++counters_.raw_truncated;
+  raw_packet r;
+  r.info_index = s.raw_info;
+  r.ts_ns = p.ts_ns;
+  r.dir = dir;
+  r.tcp_flags = s.is_tcp ? p.tcp_flags : 0;
+  r.tcp_seq = s.is_tcp ? p.tcp_seq : 0;
+  r.proto = s.info.proto;
+  r.meta_proto = raw_meta_[proto];
+  r.len = keep;
+  const uint8_t* ip = p.data + p.l3_off;
+  if (!ctx.ephemeral && batch_ && *batch_ && fb.sources.size() < raw_packet::own_bytes) {
+    if (fb.sources.empty() || fb.sources.back() != *batch_)
+      fb.sources.push_back(*batch_);
+    r.source = static_cast<uint16_t>(fb.sources.size() - 1);
+    r.ptr = ip;
+  } else {
+    r.source = raw_packet::own_bytes;
+    r.offset = static_cast<uint32_t>(fb.bytes.size());
+    fb.bytes.insert(fb.bytes.end(), ip, ip + keep);
+    counters_.bytes_copied += keep;
+  }
+  fb.raw.push_back(r);
+  ++counters_.raw_packets;
+  counters_.raw_bytes += keep;
 }
 
 flow_entry* classifier_core::new_flow(const decoded_packet& p, const flow_key& key,
@@ -594,7 +655,7 @@ void classifier_core::end_flow(flow_entry& f, flow_end_reason why, uint64_t now_
   } else if (relay_proto_ >= 0 && s.is_tcp) {
     out_->per_proto[static_cast<size_t>(relay_proto_)].relayed.push_back(std::move(sum));
   } else {
-    out_->summaries.push_back(std::move(sum));
+    out_->flows.summaries.push_back(std::move(sum));
   }
   ++counters_.flows_ended[static_cast<size_t>(why) % counters_.flows_ended.size()];
   if (final) {
@@ -644,6 +705,10 @@ void classifier_core::publish_counters(stage_stats& stats, const std::string& pr
   stats.set(prefix + "bytes_zero_copy", c.bytes_zero_copy);
   stats.set(prefix + "bytes_copied", c.bytes_copied);
   stats.set(prefix + "frag_tally_collisions", c.frag_tally_collisions);
+  stats.set(prefix + "raw.packets", c.raw_packets);
+  stats.set(prefix + "raw.bytes", c.raw_bytes);
+  stats.set(prefix + "raw.truncated", c.raw_truncated);
+  stats.set(prefix + "raw.dropped", c.raw_dropped);
   stats.set(prefix + "tcp.in_order", c.tcp.in_order);
   stats.set(prefix + "tcp.out_of_order", c.tcp.out_of_order);
   stats.set(prefix + "tcp.retransmitted", c.tcp.retransmitted);

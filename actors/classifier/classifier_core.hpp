@@ -8,7 +8,8 @@
 //   - per_proto[p] (p = app_protocol value): the stream_batch for the parser
 //     of protocol p (only protocols whose registry entry has a parser for
 //     the flow's transport get events);
-//   - summaries: the flow summaries of flows that have no parser.
+//   - flows.summaries: the flow summaries of flows that have no parser;
+//   - flows.raw: raw packet items (see "Raw metadata" below).
 //
 // Per packet (status ok; other statuses are only counted):
 //   1. IP fragments go to IP reassembly; a completed datagram is decoded
@@ -46,6 +47,18 @@
 //      counts as a retransmission of its direction. Payload cut by the snap
 //      length (IP length on the wire beyond the captured bytes) becomes a
 //      gap for the parser.
+//
+// Raw metadata (template `raw`): every packet (after step 6; an IP-reassembled
+// datagram counts as one) of a flow whose protocol is in
+// `raw_protocols` gives one raw_packet in flows.raw: DIR_DATA from the flow's
+// orientation, TCP flags and sequence, VDPI_PROTO (the flow's protocol) and
+// META_PROTO, and the first `raw_max_bytes` captured bytes of its IP packet
+// (IP header included). The bytes are referenced in the packet batch (zero
+// copy; the batch joins flows.sources) or, for reassembled datagrams, copied
+// once into flows.bytes. Packets seen before the flow's protocol was known
+// (payload probes) are not exported. Bound: at most `raw_max_packets` items
+// per flow (over its whole life, active reports included); later packets are
+// counted in raw_dropped, packets cut to raw_max_bytes in raw_truncated.
 //
 // RTT: rtt_half_ms = (ACK - SYN) / 2 where SYN is the client's SYN, ACK the
 // client's first ACK after the server's SYN/ACK: the tap sees the full round
@@ -108,6 +121,11 @@ struct classifier_options {
   uint32_t max_probe_packets = 8;                      // payload packets probed per flow
   uint32_t expire_per_packet = 8;                      // due flows handled before each packet
   uint32_t expire_per_call = 1u << 16;                 // due flows handled per advance_time()
+  // Raw metadata (see above): protocols whose packets are exported (empty:
+  // none), bytes of each IP packet kept, items per flow (0: no bound).
+  std::vector<app_protocol> raw_protocols;
+  uint32_t raw_max_bytes = 1024;
+  uint32_t raw_max_packets = 512;
 };
 
 // What one classifier shard did; every value counts since construction.
@@ -132,6 +150,10 @@ struct classifier_counters {
   uint64_t bytes_zero_copy = 0;   // payload bytes passed by pointer
   uint64_t bytes_copied = 0;      // payload bytes copied into output batches
   uint64_t frag_tally_collisions = 0; // fragment accounting slot reused before completion
+  uint64_t raw_packets = 0;       // raw items emitted
+  uint64_t raw_bytes = 0;         // IP bytes they carry
+  uint64_t raw_truncated = 0;     // items cut to raw_max_bytes
+  uint64_t raw_dropped = 0;       // packets over raw_max_packets of their flow
   tcp_stream_counters tcp;
 };
 
@@ -140,8 +162,9 @@ struct classifier_output {
   // Indexed by app_protocol value; the classifier sizes it and sets each
   // batch's proto. Only protocols with a registered parser get events.
   std::vector<stream_batch> per_proto;
-  // Summaries of flows without a parser (ended or active reports).
-  std::vector<flow_summary> summaries;
+  // For the correlator: summaries of flows without a parser (ended or
+  // active reports) and raw packet items.
+  flow_batch flows;
 
   // Empties every batch (keeps per_proto's size and protos).
   void clear();
@@ -225,6 +248,8 @@ private:
   void open(flow_entry& f, uint64_t ts_ns);
   void handle_tcp(flow_entry& f, direction dir, const decoded_packet& p, const packet_ctx& ctx);
   void handle_udp(flow_entry& f, direction dir, const decoded_packet& p, const packet_ctx& ctx);
+  // A raw item for the packet when the flow's protocol is selected.
+  void raw_item(flow_entry& f, direction dir, const decoded_packet& p, const packet_ctx& ctx);
   void end_flow(flow_entry& f, flow_end_reason why, uint64_t now_ns);
   void tcp_data(flow_entry& f, direction dir, uint32_t seq, const uint8_t* data, uint32_t len,
                 bool copy, uint64_t ts_ns);
@@ -248,6 +273,7 @@ private:
   int tls_slot_ = -1;                      // registry index of TLS (-1: none)
   int relay_proto_ = -1;                   // app_protocol whose parser relays unparsed flows' summaries
   std::vector<uint8_t> upgrades_to_tls_;   // by app_protocol value
+  std::vector<uint16_t> raw_meta_;         // by app_protocol value: META_PROTO, 0 = not selected
 
   flow_table table_;
   tcp_stream_options tcp_opts_;

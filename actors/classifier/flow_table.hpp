@@ -78,6 +78,8 @@ struct flow_state {
   uint64_t syn_ts_ns = 0;      // client SYN
   uint64_t synack_ts_ns = 0;   // server SYN/ACK
   uint64_t pre_bytes[2] = {0, 0}; // stream bytes consumed before a parser attached
+  uint32_t raw_packets = 0;    // raw metadata items emitted for this flow
+  uint32_t raw_info = 0;       // index of its info in the output's raw_infos
 };
 
 struct flow_entry {

@@ -3,7 +3,7 @@
 // Typed interfaces of every actor of metaprobe-capture, in one place.
 //
 //   capture --packets--> classifier[shard] --streams--> parser:<proto>[shard]
-//        \                      \--summaries--\              |
+//        \                      \--flows------\              |
 //         \--(end of input)      \             v             v
 //                                 `------> correlator <--records
 //                                               |
@@ -34,7 +34,7 @@ using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 using stream_batch_ptr = std::shared_ptr<stream_batch>;
 using record_batch_ptr = std::shared_ptr<record_batch>;
-using summaries_ptr = std::shared_ptr<std::vector<flow_summary>>;
+using flow_batch_ptr = std::shared_ptr<flow_batch>;
 using export_batches_ptr = std::shared_ptr<export_batches>;
 
 // Batches in flight between capture and the publisher. Capture reads the
@@ -52,7 +52,7 @@ using publisher_actor = caf::typed_actor<
 
 using correlator_actor = caf::typed_actor<
   caf::reacts_to<record_batch_ptr>,
-  caf::reacts_to<summaries_ptr>,
+  caf::reacts_to<flow_batch_ptr>,
   caf::reacts_to<flush_atom>>;
 
 using parser_actor = caf::typed_actor<
@@ -72,5 +72,5 @@ using capture_actor = caf::typed_actor<
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(metaprobe::packet_batch_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(metaprobe::stream_batch_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(metaprobe::record_batch_ptr)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(metaprobe::summaries_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(metaprobe::flow_batch_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(metaprobe::export_batches_ptr)

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "core/config.hpp"
+#include "core/raw_meta.hpp"
 
 namespace metaprobe {
 namespace {
@@ -175,6 +176,21 @@ std::vector<key_spec> build_schema() {
   add(size_key("parser_max_field", 16, 1 << 20, "4096",
                "longest single field value kept; longer values are truncated"));
   add(int_key("parser_max_headers", 1, 10000, "128", "header lines parsed per message"));
+
+  section = "Raw metadata";
+  {
+    key_spec k = str_key("raw_meta_protocols", "",
+                         "protocols whose packets are exported as raw records (template raw, "
+                         "meta group): comma-separated sip, ftp, smtp, pop3, imap, xmpp or "
+                         "their META_PROTO codes 3..8 (empty: off)");
+    k.check = [](const std::string& v) { return parse_raw_meta_protocols(v, nullptr); };
+    add(std::move(k));
+  }
+  add(int_key("raw_meta_max_bytes", 20, 65535, "1024",
+              "RAW_DATA keeps this many bytes of each IP packet (IP header included)"));
+  add(int_key("raw_meta_max_packets", 0, 1000000000, "512",
+              "raw records per flow at most; later packets are counted, not exported "
+              "(0: no bound)"));
 
   section = "IPFIX export";
   add(str_key("ipfix_dev", "",

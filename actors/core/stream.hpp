@@ -3,7 +3,8 @@
 // Batches exchanged between the stages of metaprobe-capture:
 //   capture --packet_batch--> classifier[shard]
 //   classifier --stream_batch--> parser:<proto>[shard]
-//   classifier / parser --flow_summary--> correlator
+//   classifier --flow_batch (summaries, raw packets)--> correlator
+//   parser --record_batch (records, summaries)--> correlator
 // They move between actors as C++ values (never serialised). One message per
 // batch, never one per packet.
 
@@ -130,6 +131,50 @@ struct stream_batch {
     return e.source == stream_event::own_bytes ? bytes.data() + e.offset : e.ptr;
   }
   bool empty() const { return events.empty() && relayed.empty(); }
+};
+
+// One packet of a flow whose protocol `raw_meta_protocols` selects, for a
+// `raw` record (RAW_DATA = the first bytes of its IP packet, IP header
+// included). The bytes are referenced like stream_event's: inside a packet
+// batch (zero copy, `source` indexes flow_batch::sources) or copied into
+// flow_batch::bytes (source == own_bytes: IP-reassembled datagrams).
+struct raw_packet {
+  uint32_t info_index = 0;   // into flow_batch::raw_infos
+  uint64_t ts_ns = 0;        // capture time of the packet
+  direction dir = direction::client_to_server; // DIR_DATA
+  uint8_t tcp_flags = 0;     // TCP_FLAGS (0 for UDP)
+  uint32_t tcp_seq = 0;      // TCP_SEQUENCE (0 for UDP)
+  app_protocol proto = app_protocol::unknown;  // VDPI_PROTO when the packet was seen
+  uint16_t meta_proto = 0;   // META_PROTO (core/raw_meta.hpp)
+  uint16_t source = 0;       // index into sources, or own_bytes
+  uint32_t offset = 0;       // byte offset in bytes when source == own_bytes
+  const uint8_t* ptr = nullptr; // the bytes, when they live in a packet batch
+  uint32_t len = 0;          // bytes kept (at most raw_meta_max_bytes)
+  static constexpr uint16_t own_bytes = 0xffff;
+};
+
+// What a classifier shard sends to the correlator itself (one message per
+// classifier batch): summaries of flows that have no parser, and the raw
+// packets of selected flows with the infos of their flows (one info per
+// flow per batch).
+struct flow_batch {
+  std::vector<flow_summary> summaries;
+  std::vector<flow_info> raw_infos;
+  std::vector<raw_packet> raw;
+  std::vector<packet_batch_ptr> sources;
+  std::vector<uint8_t> bytes;
+
+  const uint8_t* data_of(const raw_packet& r) const {
+    return r.source == raw_packet::own_bytes ? bytes.data() + r.offset : r.ptr;
+  }
+  bool empty() const { return summaries.empty() && raw.empty(); }
+  void clear() {
+    summaries.clear();
+    raw_infos.clear();
+    raw.clear();
+    sources.clear();
+    bytes.clear();
+  }
 };
 
 // Records of one parser stage batch, on their way to the correlator.

@@ -117,6 +117,41 @@ void correlator::learn(const flow_info& info, const parsed_record& rec, uint64_t
                       rec.ts_ns);
 }
 
+void correlator::process(flow_batch&& in, export_batches& out) {
+  for (const auto& r : in.raw)
+    add_raw(in, r, out);
+  process(std::move(in.summaries), out);
+}
+
+void correlator::add_raw(const flow_batch& in, const raw_packet& r, export_batches& out) {
+  if (r.info_index >= in.raw_infos.size())
+    return;
+  const flow_info& info = in.raw_infos[r.info_index];
+  v1::Record rec;
+  auto* raw = rec.mutable_raw();
+  fill_meta(info, r.dir, r.ts_ns, *raw->mutable_meta());
+  const bool c2s = r.dir == direction::client_to_server;
+  uint32_t flw_dir = c2s ? 0 : 1; // the client is the subscriber
+  if (opts_.subscribers) {
+    const ip_address& src = c2s ? info.client : info.server;
+    const ip_address& dst = c2s ? info.server : info.client;
+    if (!opts_.subscribers->login_for(src).empty())
+      flw_dir = 0;
+    else if (!opts_.subscribers->login_for(dst).empty())
+      flw_dir = 1;
+  }
+  raw->set_flw_dir(flw_dir);
+  raw->set_dir_data(c2s ? 0 : 1);
+  raw->set_vdpi_proto(static_cast<uint32_t>(r.proto));
+  raw->set_meta_proto(r.meta_proto);
+  raw->set_raw_data(reinterpret_cast<const char*>(in.data_of(r)), r.len);
+  raw->set_tcp_flags(r.tcp_flags);
+  raw->set_tcp_sequence(r.tcp_seq);
+  ++counters_.records;
+  ++counters_.raw_records;
+  out.groups[static_cast<int>(group_of(rec))].push_back(std::move(rec));
+}
+
 void correlator::add_summary(flow_summary& s, export_batches& out) {
   auto& group = out.groups[static_cast<int>(sink_group::fullflow)];
   expectations_.advance(std::max(s.dir[0].last_ts_ns, s.dir[1].last_ts_ns));

@@ -17,6 +17,19 @@
 // whose first record or summary arrives before the announcing record keeps
 // its own SESSION_ID (see docs/limits.md); nothing is held back to wait.
 //
+// Raw metadata: each raw_packet of a flow_batch becomes one v1::Raw record
+// (template `raw`, group meta). FlowMeta as for every record (addresses and
+// ports oriented by the packet's direction, SESSION_ID, LOGIN, L2 of the
+// flow's first packet), TIME_STAMP the packet's capture time, DIR_DATA the
+// packet's direction in the flow (0 client->server, 1 server->client; the
+// client is the TCP SYN sender, else the sender of the first packet),
+// FLW_DIR 0 subs->inet / 1 inet->subs: with a subscriber map, the side whose
+// address has a login is the subscriber (source first, then destination);
+// without one, or when neither side has a login, the flow's client is taken
+// for the subscriber (FLW_DIR = DIR_DATA). VDPI_PROTO is metaprobe's DPI
+// protocol code (docs/protocols.md), META_PROTO the seeds' code
+// (core/raw_meta.hpp), RAW_DATA the packet's first bytes from its IP header.
+//
 // Threading: one actor. No I/O.
 
 #include <array>
@@ -57,6 +70,7 @@ struct correlator_counters {
   uint64_t records = 0;
   uint64_t fullflow_records = 0;
   uint64_t logins_attached = 0;
+  uint64_t raw_records = 0;
 };
 
 class correlator {
@@ -66,6 +80,8 @@ public:
 
   void process(record_batch&& in, export_batches& out);
   void process(std::vector<flow_summary>&& closed, export_batches& out);
+  // A classifier shard's batch: summaries and raw packets.
+  void process(flow_batch&& in, export_batches& out);
 
   const correlator_counters& counters() const { return counters_; }
   const expectation_table& expectations() const { return expectations_; }
@@ -79,6 +95,7 @@ public:
 private:
   void add_summary(flow_summary& s, export_batches& out);
   void learn(const flow_info& info, const parsed_record& rec, uint64_t session_id);
+  void add_raw(const flow_batch& in, const raw_packet& r, export_batches& out);
 
   correlator_options opts_;
   correlator_counters counters_;

@@ -28,6 +28,7 @@ struct correlator_state {
     const auto& c = logic->counters();
     stats->set("correlator.records", c.records);
     stats->set("correlator.fullflow_records", c.fullflow_records);
+    stats->set("correlator.raw_records", c.raw_records);
     stats->set("correlator.logins_attached", c.logins_attached);
     const auto& x = logic->expectations().counters();
     stats->set("correlator.expectations_learned", x.learned);
@@ -58,7 +59,7 @@ correlator_fn(correlator_actor::stateful_pointer<correlator_state> self, correla
       ++st.messages_in;
       st.forward(self, out);
     },
-    [self](summaries_ptr& in) {
+    [self](flow_batch_ptr& in) {
       auto& st = self->state;
       export_batches out;
       st.logic->process(std::move(*in), out);

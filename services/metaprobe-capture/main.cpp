@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "core/raw_meta.hpp"
 #include "core/subscribers.hpp"
 #include "pipeline/pipeline.hpp"
 #include "service.hpp"
@@ -38,6 +39,10 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
   o.classifier.max_ooo_bytes = static_cast<uint32_t>(cfg.size("tcp_max_ooo_bytes"));
   o.classifier.frag_timeout_ns = ns(cfg.seconds("frag_timeout"));
   o.classifier.frag_max_datagrams = static_cast<uint32_t>(cfg.integer("frag_max_datagrams"));
+  // Validated by the schema's check: the list parses.
+  parse_raw_meta_protocols(cfg.str("raw_meta_protocols"), &o.classifier.raw_protocols);
+  o.classifier.raw_max_bytes = static_cast<uint32_t>(cfg.integer("raw_meta_max_bytes"));
+  o.classifier.raw_max_packets = static_cast<uint32_t>(cfg.integer("raw_meta_max_packets"));
 
   o.parsers.http_parse_reply = cfg.flag("http_parse_reply");
   o.parsers.ssl_parse_reply = cfg.flag("ssl_parse_reply");

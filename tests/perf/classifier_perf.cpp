@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
     core.process(b, out);
     for (auto& sb : out.per_proto)
       events += sb.events.size();
-    summaries += out.summaries.size();
+    summaries += out.flows.summaries.size();
     out.clear();
   }
   core.flush_all(ts, out);

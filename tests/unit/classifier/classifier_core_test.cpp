@@ -164,7 +164,7 @@ TEST_CASE("classifier: TCP flow on a parser port, orientation, events, summary")
   CHECK(data[0].seq == 101);
   CHECK(data[1].dir == direction::server_to_client);
   CHECK(h.text(app_protocol::http, direction::server_to_client) == "HTTP/1.1 200 OK\r\n\r\n");
-  CHECK(h.out.summaries.empty());
+  CHECK(h.out.flows.summaries.empty());
 
   h.c().flush_all(1 * sec, h.out);
   auto close = h.events(app_protocol::http, K::close);
@@ -192,8 +192,8 @@ TEST_CASE("classifier: a first-seen SYN/ACK makes its receiver the client") {
   h.b.tcp(e, true, 1 * ms, ack, 101, {}, 501);
   h.run();
   h.c().flush_all(1 * sec, h.out);
-  REQUIRE(h.out.summaries.size() == 1);
-  const auto& s = h.out.summaries[0];
+  REQUIRE(h.out.flows.summaries.size() == 1);
+  const auto& s = h.out.flows.summaries[0];
   CHECK(s.info.client == e.a);
   CHECK(s.info.server_port == 9999);
   CHECK(s.dir[0].packets == 1);
@@ -210,8 +210,8 @@ TEST_CASE("classifier: the first packet's sender is the client otherwise") {
   h.b.udp(e, true, 2 * ms, "again");
   h.run();
   h.c().flush_all(1 * sec, h.out);
-  REQUIRE(h.out.summaries.size() == 1);
-  const auto& s = h.out.summaries[0];
+  REQUIRE(h.out.flows.summaries.size() == 1);
+  const auto& s = h.out.flows.summaries[0];
   CHECK(s.info.client == e.b);
   CHECK(s.info.client_port == 7777);
   CHECK(s.info.server_port == 5555);
@@ -228,14 +228,14 @@ TEST_CASE("classifier: inactive timeout ends idle flows") {
   h.b.udp(pair_on(7001, 17), true, 5 * sec, "y");
   h.run();
   h.c().advance_time(29 * sec, h.out);
-  CHECK(h.out.summaries.empty());
+  CHECK(h.out.flows.summaries.empty());
   h.c().advance_time(30 * sec, h.out);
-  REQUIRE(h.out.summaries.size() == 1);
-  CHECK(h.out.summaries[0].reason == flow_end_reason::idle);
-  CHECK(h.out.summaries[0].info.server_port == 7000);
+  REQUIRE(h.out.flows.summaries.size() == 1);
+  CHECK(h.out.flows.summaries[0].reason == flow_end_reason::idle);
+  CHECK(h.out.flows.summaries[0].info.server_port == 7000);
   CHECK(h.c().active_flows() == 1);
   h.c().advance_time(35 * sec, h.out);
-  CHECK(h.out.summaries.size() == 2);
+  CHECK(h.out.flows.summaries.size() == 2);
   CHECK(h.c().counters().flows_ended[static_cast<size_t>(flow_end_reason::idle)] == 2);
 }
 
@@ -246,9 +246,9 @@ TEST_CASE("classifier: active timeout reports deltas and keeps the flow") {
   for (uint64_t t = 0; t <= 24; t += 2)
     h.b.udp(e, true, t * sec, "p");
   h.run();
-  REQUIRE(h.out.summaries.size() == 2);
-  const auto& r1 = h.out.summaries[0];
-  const auto& r2 = h.out.summaries[1];
+  REQUIRE(h.out.flows.summaries.size() == 2);
+  const auto& r1 = h.out.flows.summaries[0];
+  const auto& r2 = h.out.flows.summaries[1];
   CHECK(r1.reason == flow_end_reason::active);
   CHECK(r1.dir[0].packets == 5);   // 0..8 s
   CHECK(r1.dir[0].first_ts_ns == 0);
@@ -259,9 +259,9 @@ TEST_CASE("classifier: active timeout reports deltas and keeps the flow") {
   CHECK(r2.info.session_id == r1.info.session_id);
   CHECK(r2.info.first_ts_ns == 0);
   h.c().flush_all(30 * sec, h.out);
-  REQUIRE(h.out.summaries.size() == 3);
-  CHECK(h.out.summaries[2].reason == flow_end_reason::forced);
-  CHECK(h.out.summaries[2].dir[0].packets == 3); // 20..24 s
+  REQUIRE(h.out.flows.summaries.size() == 3);
+  CHECK(h.out.flows.summaries[2].reason == flow_end_reason::forced);
+  CHECK(h.out.flows.summaries[2].dir[0].packets == 3); // 20..24 s
   CHECK(h.c().counters().flows_created == 1);
 }
 
@@ -290,11 +290,11 @@ TEST_CASE("classifier: FIN both ways ends the flow after the linger") {
   h.run();
   CHECK(h.c().active_flows() == 1);
   h.c().advance_time(3 * sec, h.out); // linger counts from the second FIN
-  CHECK(h.out.summaries.empty());
+  CHECK(h.out.flows.summaries.empty());
   h.c().advance_time(3 * sec + 1 * ms, h.out);
-  REQUIRE(h.out.summaries.size() == 1);
-  CHECK(h.out.summaries[0].reason == flow_end_reason::end);
-  CHECK(h.out.summaries[0].dir[0].packets == 4);
+  REQUIRE(h.out.flows.summaries.size() == 1);
+  CHECK(h.out.flows.summaries[0].reason == flow_end_reason::end);
+  CHECK(h.out.flows.summaries[0].dir[0].packets == 4);
   CHECK(h.c().counters().flows_created == 1);
   CHECK(h.c().active_flows() == 0);
 }
@@ -307,9 +307,9 @@ TEST_CASE("classifier: RST ends the flow; linger 0 ends it at once") {
   h.b.tcp(e, false, 1 * sec, rst, 501);
   h.run();
   h.c().advance_time(1 * sec, h.out);
-  REQUIRE(h.out.summaries.size() == 1);
-  CHECK(h.out.summaries[0].reason == flow_end_reason::end);
-  CHECK(h.out.summaries[0].dir[1].tcp_flags == (syn | ack | rst));
+  REQUIRE(h.out.flows.summaries.size() == 1);
+  CHECK(h.out.flows.summaries[0].reason == flow_end_reason::end);
+  CHECK(h.out.flows.summaries[0].dir[1].tcp_flags == (syn | ack | rst));
 }
 
 TEST_CASE("classifier: a SYN on a closed tuple starts a new flow (port reuse)") {
@@ -320,8 +320,8 @@ TEST_CASE("classifier: a SYN on a closed tuple starts a new flow (port reuse)") 
   h.b.tcp(e, false, 1 * sec, fin | ack, 501, {}, 102);
   h.b.tcp(e, true, 1 * sec + 500 * ms, syn, 9000);
   h.run();
-  REQUIRE(h.out.summaries.size() == 1);
-  CHECK(h.out.summaries[0].reason == flow_end_reason::end);
+  REQUIRE(h.out.flows.summaries.size() == 1);
+  CHECK(h.out.flows.summaries[0].reason == flow_end_reason::end);
   CHECK(h.c().counters().port_reuse == 1);
   CHECK(h.c().counters().flows_created == 2);
   CHECK(h.c().active_flows() == 1);
@@ -335,9 +335,9 @@ TEST_CASE("classifier: a full table evicts the least recently used flow") {
   h.b.udp(pair_on(7000, 17), true, 2 * ms, "a2"); // 7000 is now more recent
   h.b.udp(pair_on(7002, 17), true, 3 * ms, "c");
   h.run();
-  REQUIRE(h.out.summaries.size() == 1);
-  CHECK(h.out.summaries[0].reason == flow_end_reason::evicted);
-  CHECK(h.out.summaries[0].info.server_port == 7001);
+  REQUIRE(h.out.flows.summaries.size() == 1);
+  CHECK(h.out.flows.summaries[0].reason == flow_end_reason::evicted);
+  CHECK(h.out.flows.summaries[0].info.server_port == 7001);
   CHECK(h.c().counters().evictions == 1);
   CHECK(h.c().counters().table_full == 1);
   CHECK(h.c().active_flows() == 2);
@@ -387,8 +387,8 @@ TEST_CASE("classifier: a flow stays unknown after max_probe_packets") {
   h.c().flush_all(1 * sec, h.out);
   CHECK(h.c().counters().undetected == 1);
   CHECK(h.c().counters().detected_probe == 0);
-  REQUIRE(h.out.summaries.size() == 1);
-  CHECK(h.out.summaries[0].info.proto == app_protocol::unknown);
+  REQUIRE(h.out.flows.summaries.size() == 1);
+  CHECK(h.out.flows.summaries[0].info.proto == app_protocol::unknown);
   CHECK(h.out.empty() == false);
   for (auto& b : h.out.per_proto)
     CHECK(b.events.empty());
@@ -401,9 +401,9 @@ TEST_CASE("classifier: port match without a parser: protocol set, summary only")
   h.b.udp(pair_on(4433, 17), true, 0, "QUIC by probe");
   h.run();
   h.c().flush_all(1 * sec, h.out);
-  REQUIRE(h.out.summaries.size() == 3);
+  REQUIRE(h.out.flows.summaries.size() == 3);
   int tls = 0, quic = 0;
-  for (auto& s : h.out.summaries) {
+  for (auto& s : h.out.flows.summaries) {
     tls += s.info.proto == app_protocol::tls;
     quic += s.info.proto == app_protocol::quic;
   }
@@ -468,9 +468,9 @@ TEST_CASE("classifier: retransmissions count per direction") {
   h.b.tcp(e, false, 250 * ms, ack, 501, "resp");
   h.run();
   h.c().flush_all(1 * sec, h.out);
-  REQUIRE(h.out.summaries.size() == 1);
-  CHECK(h.out.summaries[0].dir[0].retransmissions == 1);
-  CHECK(h.out.summaries[0].dir[1].retransmissions == 0);
+  REQUIRE(h.out.flows.summaries.size() == 1);
+  CHECK(h.out.flows.summaries[0].dir[0].retransmissions == 1);
+  CHECK(h.out.flows.summaries[0].dir[1].retransmissions == 0);
 }
 
 TEST_CASE("classifier: RTT without the final ACK uses SYN to SYN/ACK") {
@@ -480,8 +480,8 @@ TEST_CASE("classifier: RTT without the final ACK uses SYN to SYN/ACK") {
   h.b.tcp(e, false, 10 * ms, syn | ack, 500, {}, 101);
   h.run();
   h.c().flush_all(1 * sec, h.out);
-  REQUIRE(h.out.summaries.size() == 1);
-  CHECK(h.out.summaries[0].rtt_half_ms == 5);
+  REQUIRE(h.out.flows.summaries.size() == 1);
+  CHECK(h.out.flows.summaries[0].rtt_half_ms == 5);
 }
 
 TEST_CASE("classifier: UDP datagrams on a parser port") {

@@ -93,7 +93,7 @@ struct checker {
     for (const auto& b : out.per_proto)
       for (const auto& s : b.relayed)
         summary(s);
-    for (const auto& s : out.summaries)
+    for (const auto& s : out.flows.summaries)
       summary(s);
     out.clear();
   }

@@ -425,3 +425,21 @@ TEST_CASE("every example config in config/ loads") {
   }
   CHECK(n >= 1);
 }
+
+TEST_CASE("raw metadata keys: protocol names or META_PROTO codes, bounds") {
+  config c = parse("raw_meta_protocols=sip, 4,XMPP\nraw_meta_max_bytes=200\n"
+                   "raw_meta_max_packets=0\n");
+  CHECK(c.str("raw_meta_protocols") == "sip, 4,XMPP");
+  CHECK(c.integer("raw_meta_max_bytes") == 200);
+  CHECK(c.integer("raw_meta_max_packets") == 0);
+  config d = parse("");
+  CHECK(d.str("raw_meta_protocols").empty());
+  CHECK(d.integer("raw_meta_max_bytes") == 1024);
+  CHECK(d.integer("raw_meta_max_packets") == 512);
+  CHECK(parse_error("raw_meta_protocols=sip,icq\n") ==
+        "metaprobe.conf:1: key 'raw_meta_protocols': 'icq' (META_PROTO 9, icq) is not detected "
+        "by metaprobe; expected a comma-separated list of sip, ftp, smtp, pop3, imap, xmpp or "
+        "their META_PROTO codes 3..8");
+  CHECK(contains(parse_error("raw_meta_protocols=dns\n"), "unknown protocol 'dns'"));
+  CHECK(contains(parse_error("raw_meta_max_bytes=10\n"), "expected an integer 20..65535"));
+}

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // FTP data connections of a real capture share the control SESSION_ID: the
 // stage logic of metaprobe-capture (classifier_core, parser_host,
-// correlator) run in one thread, one packet at a time, every parser batch
-// correlated before the classifier's own summaries of the same packet, as
-// when the parsers keep up with live traffic. The actor pipeline does not
-// order the two paths (docs/limits.md); this test fixes the order so that
-// the result is deterministic.
+// correlator) run in one thread, one packet at a time. The summaries of
+// flows without a parser are relayed through the FTP parser stage
+// (protocol_entry::relays_unparsed_flows), so they reach the correlator
+// after the PASV/PORT records, as in the actor pipeline.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -38,7 +37,7 @@ struct sequential_pipeline {
   void drain() {
     for (size_t p = 0; p < out.per_proto.size(); ++p) {
       auto& sb = out.per_proto[p];
-      if (sb.events.empty())
+      if (sb.empty())
         continue;
       auto& host = parsers[p];
       if (!host) {
@@ -50,7 +49,7 @@ struct sequential_pipeline {
       host->process(sb, rb);
       corr.process(std::move(rb), exported);
     }
-    corr.process(std::move(out.summaries), exported);
+    corr.process(std::move(out.flows.summaries), exported);
     out.clear();
   }
 
