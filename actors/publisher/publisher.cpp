@@ -6,7 +6,6 @@
 #include <stdexcept>
 
 #include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/wire_format_lite.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,16 +15,24 @@
 namespace metaprobe {
 
 void encode_batch_records(const std::vector<v1::Record>& records, std::string& out) {
+  using google::protobuf::io::CodedOutputStream;
   using google::protobuf::internal::WireFormatLite;
-  out.clear();
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
   const uint32_t tag = WireFormatLite::MakeTag(v1::RecordBatch::kRecordsFieldNumber,
                                                WireFormatLite::WIRETYPE_LENGTH_DELIMITED);
+  // Sizes first (cached in the records), then one write into a buffer of
+  // exactly that size: no growth, no zero-filling of spare capacity.
+  size_t total = 0;
   for (const auto& r : records) {
-    coded.WriteTag(tag);
-    coded.WriteVarint32(static_cast<uint32_t>(r.ByteSizeLong()));
-    r.SerializeWithCachedSizes(&coded);
+    const size_t n = r.ByteSizeLong();
+    total += CodedOutputStream::VarintSize32(tag) +
+             CodedOutputStream::VarintSize32(static_cast<uint32_t>(n)) + n;
+  }
+  out.resize(total);
+  auto* p = reinterpret_cast<uint8_t*>(out.data());
+  for (const auto& r : records) {
+    p = CodedOutputStream::WriteVarint32ToArray(tag, p);
+    p = CodedOutputStream::WriteVarint32ToArray(static_cast<uint32_t>(r.GetCachedSize()), p);
+    p = r.SerializeWithCachedSizesToArray(p);
   }
 }
 
