@@ -28,18 +28,16 @@ Rules:
 """
 
 from pathlib import Path
-from typing import List
 
-KEY = ("cip", "sip", "cport", "sport")
-FIELDS = ("cip", "sip", "cport", "sport", "sni", "cs_len", "suites")
-MAX_SUITES = 16
+import truth_tls  # noqa: E402  (same folder, on sys.path through truth_compare)
+
+# The same key and fields as the TLS ClientHello comparison (truth_tls.py).
+KEY = truth_tls.CH_KEY
+FIELDS = truth_tls.CH_FIELDS
+MAX_SUITES = truth_tls.MAX_SUITES
 INITIAL = "0"
 
 tc = None  # truth_compare, set by register()
-
-
-def _ints(v: str) -> List[int]:
-    return [tc.norm_int(x) for x in tc.multi(v)]
 
 
 def quic_truth(path: Path, corpus: Path, pcap: str):
@@ -61,7 +59,7 @@ def quic_truth(path: Path, corpus: Path, pcap: str):
                 initial_flows.setdefault(flow, r["frame.number"])
             continue
         with_hello.add(flow)
-        suites = _ints(r.get("tls.handshake.ciphersuite", ""))
+        suites = truth_tls.ints(r.get("tls.handshake.ciphersuite", ""))
         f = {"cip": cip, "sip": sip, "cport": cport, "sport": sport,
              "sni": tc.norm_text(r.get("tls.handshake.extensions_server_name", "")),
              "cs_len": 2 * len(suites), "suites": tuple(suites[:MAX_SUITES])}
@@ -81,31 +79,8 @@ def quic_truth(path: Path, corpus: Path, pcap: str):
     return out
 
 
-def _suites_hex(v) -> tuple:
-    s = str(v or "")
-    try:
-        b = bytes.fromhex(s)
-    except ValueError:
-        return (s,)
-    return tuple(int.from_bytes(b[i:i + 2], "big") for i in range(0, len(b) - 1, 2))
-
-
 def quic_ours(records):
-    out = []
-    for rec in records:
-        if rec.get("template") != "clickstream" or tc.norm_int(rec.get("HOST_TYPE")) != 4:
-            continue
-        f = {
-            "cip": tc.norm_ip(rec.get("IP_SOURCE")),
-            "sip": tc.norm_ip(rec.get("IP_DESTINATION")),
-            "cport": tc.norm_int(rec.get("PORT_SOURCE")),
-            "sport": tc.norm_int(rec.get("PORT_DESTINATION")),
-            "sni": tc.norm_text(rec.get("HOSTNAME")),
-            "cs_len": tc.norm_int(rec.get("CIPHER_SUITES_LEN")),
-            "suites": _suites_hex(rec.get("CIPHER_SUITES")),
-        }
-        out.append(tc.ours(f, rec))
-    return out
+    return truth_tls.hello_ours(records, 4)
 
 
 def register(module):

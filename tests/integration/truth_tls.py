@@ -38,7 +38,7 @@ MAX_SUITES = 16
 tc = None  # truth_compare, set by register()
 
 
-def _ints(v: str) -> List[int]:
+def ints(v: str) -> List[int]:
     return [tc.norm_int(x) for x in tc.multi(v)]
 
 
@@ -49,8 +49,8 @@ def ch_truth(path: Path, corpus: Path, pcap: str):
         cip, sip, cport, sport, tcp = tc.frame_addrs(r)
         if not tcp:
             continue
-        lengths = _ints(r["tls.handshake.cipher_suites_length"])
-        suites = _ints(r["tls.handshake.ciphersuite"])
+        lengths = ints(r["tls.handshake.cipher_suites_length"])
+        suites = ints(r["tls.handshake.ciphersuite"])
         names = tc.multi(r["tls.handshake.extensions_server_name"])
         if not lengths:
             continue  # a ClientHello tshark could not decode as far as the suites
@@ -84,10 +84,12 @@ def _suites_hex(v) -> tuple:
     return tuple(int.from_bytes(b[i:i + 2], "big") for i in range(0, len(b) - 1, 2))
 
 
-def ch_ours(records):
+def hello_ours(records, host_type: int):
+    """Our clickstream records of one HOST_TYPE (3 TLS SNI, 4 QUIC SNI) in
+    the ClientHello comparison's fields (truth_quic.py uses it too)."""
     out = []
     for rec in records:
-        if rec.get("template") != "clickstream" or tc.norm_int(rec.get("HOST_TYPE")) != 3:
+        if rec.get("template") != "clickstream" or tc.norm_int(rec.get("HOST_TYPE")) != host_type:
             continue
         f = {
             "cip": tc.norm_ip(rec.get("IP_SOURCE")),
@@ -102,15 +104,19 @@ def ch_ours(records):
     return out
 
 
+def ch_ours(records):
+    return hello_ours(records, 3)
+
+
 def sh_truth(path: Path, corpus: Path, pcap: str):
     flags = tc.l2l3_flags(corpus, pcap)
     out = []
     for r in tc.read_tsv(path):
         src, dst, _sport, _dport, tcp = tc.frame_addrs(r)
-        suites = _ints(r["tls.handshake.ciphersuite"])
-        versions = _ints(r["tls.handshake.version"])
-        selected = _ints(r["tls.handshake.extensions.supported_version"])
-        comps = _ints(r["tls.handshake.comp_method"])
+        suites = ints(r["tls.handshake.ciphersuite"])
+        versions = ints(r["tls.handshake.version"])
+        selected = ints(r["tls.handshake.extensions.supported_version"])
+        comps = ints(r["tls.handshake.comp_method"])
         for i, suite in enumerate(suites):
             if len(suites) == 1:
                 version = selected[0] if selected else (versions[0] if versions else None)
