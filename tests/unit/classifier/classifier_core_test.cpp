@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "classifier/classifier_core.hpp"
-#include "test_packets.hpp"
+#include "classifier_harness.hpp"
 
 using namespace metaprobe;
 using namespace metaprobe::test;
@@ -22,12 +22,6 @@ bool probe_dns(const uint8_t* d, size_t n, direction) {
 }
 bool probe_quic(const uint8_t* d, size_t n, direction) {
   return n >= 4 && std::memcmp(d, "QUIC", 4) == 0;
-}
-std::unique_ptr<stream_parser> no_stream(const parser_options&, parser_counters&) {
-  return nullptr;
-}
-std::unique_ptr<datagram_parser> no_datagram(const parser_options&, parser_counters&) {
-  return nullptr;
 }
 
 // A registry with the shapes that matter to the classifier: parsers exist
@@ -57,26 +51,8 @@ std::vector<protocol_entry> fake_registry() {
   return r;
 }
 
-struct harness {
-  std::vector<protocol_entry> reg = fake_registry();
-  classifier_options opts;
-  std::unique_ptr<classifier_core> core;
-  classifier_output out;
-  std::vector<packet_batch_ptr> keep;
-  batch_builder b;
-
-  harness() { opts.max_flows = 64; }
-  classifier_core& c() {
-    if (!core)
-      core = std::make_unique<classifier_core>(opts, 3, session_id_generator(3, 1000), reg);
-    return *core;
-  }
-  packet_batch_ptr run() {
-    auto batch = b.build();
-    keep.push_back(batch);
-    c().process(batch, out);
-    return batch;
-  }
+struct harness : classifier_harness {
+  harness() : classifier_harness(fake_registry(), 3, 1000) {}
   stream_batch& sb(app_protocol p) {
     REQUIRE(out.per_proto.size() > static_cast<size_t>(p));
     return out.per_proto[static_cast<size_t>(p)];

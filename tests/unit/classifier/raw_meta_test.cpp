@@ -10,19 +10,13 @@
 
 #include "classifier/classifier_core.hpp"
 #include "core/raw_meta.hpp"
-#include "test_packets.hpp"
+#include "classifier_harness.hpp"
 
 using namespace metaprobe;
 using namespace metaprobe::test;
 
 namespace {
 
-std::unique_ptr<stream_parser> no_stream(const parser_options&, parser_counters&) {
-  return nullptr;
-}
-std::unique_ptr<datagram_parser> no_datagram(const parser_options&, parser_counters&) {
-  return nullptr;
-}
 bool probe_sip(const uint8_t* d, size_t n, direction) {
   return n >= 7 && std::memcmp(d, "INVITE ", 7) == 0;
 }
@@ -49,26 +43,8 @@ std::vector<protocol_entry> raw_registry() {
   return r;
 }
 
-struct harness {
-  std::vector<protocol_entry> reg = raw_registry();
-  classifier_options opts;
-  std::unique_ptr<classifier_core> core;
-  classifier_output out;
-  std::vector<packet_batch_ptr> keep;
-  batch_builder b;
-
-  harness() { opts.max_flows = 64; }
-  classifier_core& c() {
-    if (!core)
-      core = std::make_unique<classifier_core>(opts, 1, session_id_generator(1, 7), reg);
-    return *core;
-  }
-  packet_batch_ptr run() {
-    auto batch = b.build();
-    keep.push_back(batch);
-    c().process(batch, out);
-    return batch;
-  }
+struct harness : classifier_harness {
+  harness() : classifier_harness(raw_registry(), 1, 7) {}
   const flow_info& info_of(const raw_packet& r) const {
     REQUIRE(r.info_index < out.flows.raw_infos.size());
     return out.flows.raw_infos[r.info_index];
