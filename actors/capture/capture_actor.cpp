@@ -2,6 +2,8 @@
 #include "capture/capture_actor.hpp"
 
 #include <chrono>
+#include <map>
+#include <string>
 
 #include "capture/decoder.hpp"
 
@@ -11,10 +13,20 @@ namespace metaprobe {
 
 namespace {
 
+// What the readers of one input share: the last one to finish flushes the
+// shards (every reader has stopped sending by then, so the flush follows
+// every batch in each shard's mailbox).
+struct capture_group {
+  std::atomic<size_t> running{0};
+  size_t sources = 0;
+};
+
 struct capture_state {
   static inline const char* name = "capture";
   capture_options opts;
-  std::shared_ptr<pcap_source> source;
+  std::shared_ptr<packet_source> source;
+  size_t index = 0;                       // this reader's source
+  std::shared_ptr<capture_group> group;
   std::vector<classifier_actor> shards;
   pipeline_gauge_ptr gauge;
   std::shared_ptr<stage_stats> stats;
@@ -23,28 +35,39 @@ struct capture_state {
   uint64_t packets = 0;
   uint64_t dropped_packets = 0;   // live input, pipeline full
   uint64_t backpressure_waits = 0;
-  uint64_t last_ts_ns = 0;
   bool finished = false;
+  std::map<std::string, uint64_t> reported; // last value put, per counter
+
+  // "capture.<name>" is the sum over all readers of the input (each adds
+  // what it counted since its last report); with several sources each one
+  // also has "capture.<index>.<name>".
+  void put(const std::string& name, uint64_t value) {
+    uint64_t& last = reported[name];
+    if (value != last)
+      stats->add("capture." + name, value - last);
+    last = value;
+    if (group->sources > 1)
+      stats->set("capture." + std::to_string(index) + "." + name, value);
+  }
 
   void report() {
-    stats->set("capture.batches", batches);
-    stats->set("capture.packets", packets);
-    stats->set("capture.dropped_packets", dropped_packets);
-    stats->set("capture.backpressure_waits", backpressure_waits);
+    put("batches", batches);
+    put("packets", packets);
+    put("dropped_packets", dropped_packets);
+    put("backpressure_waits", backpressure_waits);
     const auto& c = source->counters();
-    stats->set("capture.source.packets", c.packets);
-    stats->set("capture.source.bytes", c.bytes);
-    stats->set("capture.source.wire_bytes", c.wire_bytes);
-    stats->set("capture.source.truncated_records", c.truncated_records);
-    stats->set("capture.source.read_errors", c.read_errors);
+    put("source.packets", c.packets);
+    put("source.bytes", c.bytes);
+    put("source.wire_bytes", c.wire_bytes);
+    put("source.truncated_records", c.truncated_records);
+    put("source.read_errors", c.read_errors);
     for (size_t i = 0; i < c.status.size(); ++i)
-      stats->set(std::string("capture.decode.") + to_string(static_cast<decode_status>(i)),
-                 c.status[i]);
-    pcap_live_stats live;
+      put(std::string("decode.") + to_string(static_cast<decode_status>(i)), c.status[i]);
+    source_live_stats live;
     if (source->live_stats(live)) {
-      stats->set("capture.kernel.received", live.received);
-      stats->set("capture.kernel.dropped", live.dropped);
-      stats->set("capture.kernel.if_dropped", live.if_dropped);
+      put("kernel.received", live.received);
+      put("kernel.dropped", live.dropped);
+      put("kernel.if_dropped", live.if_dropped);
     }
   }
 
@@ -83,20 +106,24 @@ struct capture_state {
       return;
     finished = true;
     report();
-    for (auto& s : shards)
-      self->send(s, flush_atom::value);
+    if (group->running.fetch_sub(1) == 1)
+      for (auto& s : shards)
+        self->send(s, flush_atom::value);
     self->quit();
   }
 };
 
 capture_actor::behavior_type
 capture_fn(capture_actor::stateful_pointer<capture_state> self, capture_options opts,
-           std::shared_ptr<pcap_source> source, std::vector<classifier_actor> shards,
+           std::shared_ptr<packet_source> source, size_t index,
+           std::shared_ptr<capture_group> group, std::vector<classifier_actor> shards,
            pipeline_gauge_ptr gauge, std::shared_ptr<stage_stats> stats,
            const std::atomic<bool>* stop) {
   auto& st = self->state;
   st.opts = opts;
   st.source = std::move(source);
+  st.index = index;
+  st.group = std::move(group);
   st.shards = std::move(shards);
   st.gauge = std::move(gauge);
   st.stats = std::move(stats);
@@ -151,13 +178,22 @@ capture_fn(capture_actor::stateful_pointer<capture_state> self, capture_options 
 
 } // namespace
 
-capture_actor spawn_capture(caf::actor_system& sys, capture_options opts,
-                            std::unique_ptr<pcap_source> source,
-                            std::vector<classifier_actor> shards, pipeline_gauge_ptr gauge,
-                            std::shared_ptr<stage_stats> stats, const std::atomic<bool>* stop) {
-  std::shared_ptr<pcap_source> src(std::move(source));
-  return sys.spawn<caf::detached>(capture_fn, opts, std::move(src), std::move(shards),
-                                  std::move(gauge), std::move(stats), stop);
+std::vector<capture_actor> spawn_capture(caf::actor_system& sys, capture_options opts,
+                                         std::vector<std::unique_ptr<packet_source>> sources,
+                                         std::vector<classifier_actor> shards,
+                                         pipeline_gauge_ptr gauge,
+                                         std::shared_ptr<stage_stats> stats,
+                                         const std::atomic<bool>* stop) {
+  auto group = std::make_shared<capture_group>();
+  group->sources = sources.size();
+  group->running = sources.size();
+  std::vector<capture_actor> out;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    std::shared_ptr<packet_source> src(std::move(sources[i]));
+    out.push_back(sys.spawn<caf::detached>(capture_fn, opts, std::move(src), i, group, shards,
+                                           gauge, stats, stop));
+  }
+  return out;
 }
 
 } // namespace metaprobe

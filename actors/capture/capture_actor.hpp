@@ -4,7 +4,7 @@
 #include <memory>
 #include <vector>
 
-#include "capture/pcap_source.hpp"
+#include "capture/packet_source.hpp"
 #include "core/actors.hpp"
 #include "core/stage_stats.hpp"
 
@@ -16,12 +16,17 @@ struct capture_options {
   bool live = false;              // live input drops when the pipeline is full; files wait
 };
 
-// Reads bursts from `source`, shards them by address-pair hash over `shards` and
-// sends one batch per shard. Runs in its own thread. Ends on end of input or
-// when `stop` becomes true: then it sends flush_atom to every shard.
-capture_actor spawn_capture(caf::actor_system& sys, capture_options opts,
-                            std::unique_ptr<pcap_source> source,
-                            std::vector<classifier_actor> shards, pipeline_gauge_ptr gauge,
-                            std::shared_ptr<stage_stats> stats, const std::atomic<bool>* stop);
+// One reader per source, each in its own thread: reads bursts, shards them
+// by address-pair hash over `shards` and sends one batch per shard. Start
+// each with run_atom. A reader ends on the end of its input or when `stop`
+// becomes true; the last reader to end sends flush_atom to every shard.
+// Counters: "capture.*" summed over the readers, "capture.<i>.*" per source
+// when there are several.
+std::vector<capture_actor> spawn_capture(caf::actor_system& sys, capture_options opts,
+                                         std::vector<std::unique_ptr<packet_source>> sources,
+                                         std::vector<classifier_actor> shards,
+                                         pipeline_gauge_ptr gauge,
+                                         std::shared_ptr<stage_stats> stats,
+                                         const std::atomic<bool>* stop);
 
 } // namespace metaprobe

@@ -202,7 +202,7 @@ std::unique_ptr<pcap_source> pcap_source::open_live(const std::string& iface, in
   return s;
 }
 
-bool pcap_source::live_stats(pcap_live_stats& out) const {
+bool pcap_source::live_stats(source_live_stats& out) const {
   if (!live_ || !handle_)
     return false;
   pcap_stat st{};

@@ -40,33 +40,13 @@
 #include <string>
 #include <vector>
 
-#include "capture/decoder.hpp"
-#include "core/stream.hpp"
+#include "capture/packet_source.hpp"
 
 struct pcap;
 
 namespace metaprobe {
 
-struct pcap_source_counters {
-  uint64_t packets = 0;    // frames read
-  uint64_t bytes = 0;      // captured bytes of those frames
-  uint64_t wire_bytes = 0; // their original lengths
-  std::array<uint64_t, decode_status_count> status{}; // indexed by decode_status
-  uint64_t truncated_records = 0; // file ended inside a record
-  uint64_t read_errors = 0;
-  uint64_t empty_polls = 0;       // live: next_batch returned 0 (timeout)
-
-  uint64_t count(decode_status s) const { return status[static_cast<size_t>(s)]; }
-};
-
-// Kernel/driver counters of a live capture (pcap_stats).
-struct pcap_live_stats {
-  uint64_t received = 0;
-  uint64_t dropped = 0;    // dropped for lack of buffer space
-  uint64_t if_dropped = 0; // dropped by the interface/driver
-};
-
-class pcap_source {
+class pcap_source final : public packet_source {
 public:
   static constexpr size_t default_arena_bytes = 1 << 20;
   static constexpr int default_poll_timeout_ms = 100;
@@ -90,18 +70,18 @@ public:
 
   // Clears `batch` (packets and arena), reserves room and reads up to
   // max_packets frames into it. See the return codes above.
-  std::ptrdiff_t next_batch(packet_batch& batch, size_t max_packets);
+  std::ptrdiff_t next_batch(packet_batch& batch, size_t max_packets) override;
 
   int linktype() const { return linktype_; }
   int snaplen() const { return snaplen_; }
-  bool live() const { return live_; }
-  bool eof() const { return eof_; }
-  std::string error() const { return error_; }
-  const std::string& name() const { return name_; }
-  const pcap_source_counters& counters() const { return counters_; }
+  bool live() const override { return live_; }
+  bool eof() const override { return eof_; }
+  std::string error() const override { return error_; }
+  const std::string& name() const override { return name_; }
+  const source_counters& counters() const override { return counters_; }
 
   // Live sources: kernel counters. False for files or when libpcap fails.
-  bool live_stats(pcap_live_stats& out) const;
+  bool live_stats(source_live_stats& out) const override;
 
   // Arena bytes reserved per batch (a bigger frame still fits: it starts a
   // batch of its own). Live poll timeout in milliseconds.
@@ -139,7 +119,7 @@ private:
   int fd_ = -1;         // live: selectable descriptor (-1: none)
   size_t arena_bytes_ = default_arena_bytes;
   int poll_timeout_ms_ = default_poll_timeout_ms;
-  pcap_source_counters counters_;
+  source_counters counters_;
 
   // Classic pcap file read in place (map_fd_ -1: libpcap reads).
   int map_fd_ = -1;

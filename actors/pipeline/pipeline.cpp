@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "capture/inputs.hpp"
 #include "classifier/classifier_actor.hpp"
 #include "correlator/correlator_actor.hpp"
 #include "parsers/stage/parser_actor.hpp"
@@ -12,25 +13,13 @@
 
 namespace metaprobe {
 
-namespace {
-
-std::unique_ptr<pcap_source> open_input(const pipeline_options& o, std::string& error) {
-  if (o.input.rfind("pcap:", 0) == 0)
-    return pcap_source::open_file(o.input.substr(5), error);
-  if (o.input.rfind("iface:", 0) == 0)
-    return pcap_source::open_live(o.input.substr(6), o.snaplen, o.bpf_filter, error);
-  error = "unsupported input '" + o.input + "' (expected pcap:PATH or iface:NAME)";
-  return nullptr;
-}
-
-} // namespace
 
 bool run_pipeline(caf::actor_system& sys, pipeline_options opts, const std::atomic<bool>& stop,
                   stage_stats& stats, std::string& error) {
-  auto source = open_input(opts, error);
-  if (!source)
+  auto sources = open_inputs({opts.input, opts.workers, opts.snaplen, opts.bpf_filter}, error);
+  if (sources.empty())
     return false;
-  opts.capture.live = opts.input.rfind("iface:", 0) == 0;
+  opts.capture.live = input_is_live(opts.input);
   if (opts.publisher.block_ms < 0 && opts.capture.live)
     opts.publisher.block_ms = 0;
   if (opts.publisher.producer_id == 0)
@@ -72,11 +61,13 @@ bool run_pipeline(caf::actor_system& sys, pipeline_options opts, const std::atom
     shards.push_back(spawn_classifier(sys, opts.classifier, w, boot_seed, std::move(parsers),
                                       corr, gauge, shared_stats));
   }
-  auto cap = spawn_capture(sys, opts.capture, std::move(source), std::move(shards), gauge,
-                           shared_stats, &stop);
-  spdlog::info("pipeline: {} worker(s), {} parser kind(s), input {}", workers, registry.size(),
-               opts.input);
-  waiter->send(cap, run_atom::value);
+  const size_t readers = sources.size();
+  auto caps = spawn_capture(sys, opts.capture, std::move(sources), std::move(shards), gauge,
+                            shared_stats, &stop);
+  spdlog::info("pipeline: {} worker(s), {} parser kind(s), input {} ({} reader(s))", workers,
+               registry.size(), opts.input, readers);
+  for (auto& cap : caps)
+    waiter->send(cap, run_atom::value);
   bool done = false;
   waiter->receive_while([&] { return !done; })([&](done_atom) { done = true; });
   return true;

@@ -18,7 +18,7 @@
 namespace metaprobe {
 
 struct pipeline_options {
-  std::string input;              // "pcap:PATH" or "iface:NAME"
+  std::string input;              // the `input` key (capture/inputs.hpp)
   int workers = 1;
   int snaplen = 65535;
   std::string bpf_filter;

@@ -271,7 +271,7 @@ buf byte_swapped(const buf& le) {
 
 // Every frame of a file, read through the given path.
 std::vector<std::pair<uint64_t, buf>> read_all(const std::string& path, bool zero_copy,
-                                               pcap_source_counters& counters) {
+                                               source_counters& counters) {
   std::string err;
   auto src = pcap_source::open_file(path, err);
   REQUIRE_MESSAGE(src, err);
@@ -295,7 +295,7 @@ TEST_CASE("pcap file: big-endian files and nanosecond files read the same in pla
     const buf le = pcap_file(1, records(4), nano);
     temp_file f(le);
     temp_file g(byte_swapped(le));
-    pcap_source_counters c1, c2, c3;
+    source_counters c1, c2, c3;
     const auto copied = read_all(f.path, false, c1);
     const auto mapped = read_all(f.path, true, c2);
     const auto swapped = read_all(g.path, true, c3);
@@ -447,7 +447,7 @@ TEST_CASE("live: next_batch returns after the poll timeout") {
     }
   }
   CHECK(got >= 1);
-  pcap_live_stats st;
+  source_live_stats st;
   CHECK(src->live_stats(st));
   CHECK(st.received >= 1);
   err.clear();

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "capture/inputs.hpp"
+
+#include "capture/pcap_source.hpp"
+
+namespace metaprobe {
+
+namespace {
+
+bool has_prefix(const std::string& s, const char* p) {
+  return s.rfind(p, 0) == 0;
+}
+
+} // namespace
+
+std::vector<std::unique_ptr<packet_source>> open_inputs(const input_options& o,
+                                                        std::string& error) {
+  std::vector<std::unique_ptr<packet_source>> out;
+  std::unique_ptr<packet_source> one;
+  if (has_prefix(o.input, "pcap:"))
+    one = pcap_source::open_file(o.input.substr(5), error);
+  else if (has_prefix(o.input, "iface:"))
+    one = pcap_source::open_live(o.input.substr(6), o.snaplen, o.bpf_filter, error);
+  else
+    error = "unsupported input '" + o.input + "' (expected pcap:PATH or iface:NAME)";
+  if (one)
+    out.push_back(std::move(one));
+  return out;
+}
+
+bool input_is_live(const std::string& input) {
+  return !has_prefix(input, "pcap:");
+}
+
+} // namespace metaprobe
