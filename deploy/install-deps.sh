@@ -11,7 +11,8 @@ PKGS=(
   libprotobuf-dev protobuf-compiler
   libzmq3-dev cppzmq-dev
   libspdlog-dev libfmt-dev doctest-dev libjemalloc-dev
-  libfixbuf-tools tshark python3 clang
+  libedit-dev
+  libfixbuf-tools tshark python3 python3-prometheus-client clang
   procps iproute2
 )
 

@@ -31,6 +31,8 @@ struct capture_state {
   pipeline_gauge_ptr gauge;
   std::shared_ptr<stage_stats> stats;
   const std::atomic<bool>* stop = nullptr;
+  actor_entry_ptr entry;
+  report_pacer pacer;
   uint64_t batches = 0;
   uint64_t packets = 0;
   uint64_t dropped_packets = 0;   // live input, pipeline full
@@ -75,6 +77,7 @@ struct capture_state {
   void send_batch(Self* self, std::shared_ptr<packet_batch> batch) {
     if (shards.size() == 1) {
       gauge->in_flight.fetch_add(1, std::memory_order_relaxed);
+      entry->sent();
       self->send(shards[0], packet_batch_ptr(std::move(batch)));
       return;
     }
@@ -96,6 +99,7 @@ struct capture_state {
       if (!parts[s])
         continue;
       gauge->in_flight.fetch_add(1, std::memory_order_relaxed);
+      entry->sent();
       self->send(shards[s], packet_batch_ptr(std::move(parts[s])));
     }
   }
@@ -109,6 +113,7 @@ struct capture_state {
     if (group->running.fetch_sub(1) == 1)
       for (auto& s : shards)
         self->send(s, flush_atom::value);
+    entry->set_finished();
     self->quit();
   }
 };
@@ -128,6 +133,11 @@ capture_fn(capture_actor::stateful_pointer<capture_state> self, capture_options 
   st.gauge = std::move(gauge);
   st.stats = std::move(stats);
   st.stop = stop;
+  // messages in: bursts read from the input; out: batches sent to shards
+  st.entry = st.group->sources > 1
+                ? st.stats->actors().add("capture." + std::to_string(index), "capture",
+                                         static_cast<int>(index))
+                : st.stats->actors().add("capture", "capture");
   return {
     [self](run_atom) {
       auto& st = self->state;
@@ -145,6 +155,7 @@ capture_fn(capture_actor::stateful_pointer<capture_state> self, capture_options 
       long n = static_cast<long>(st.source->next_batch(*batch, st.opts.batch_size));
       if (n < 0) {
         spdlog::error("capture: read error: {}", st.source->error());
+        st.entry->set_error("read error: " + st.source->error());
         st.finish(self);
         return;
       }
@@ -163,13 +174,15 @@ capture_fn(capture_actor::stateful_pointer<capture_state> self, capture_options 
         return;
       }
       st.packets += static_cast<uint64_t>(n);
+      note_handled(self, *st.entry);
       if (full) {
         st.dropped_packets += static_cast<uint64_t>(n); // live input: never wait
+        st.entry->set_drops(st.dropped_packets);
       } else {
         ++st.batches;
         st.send_batch(self, std::move(batch));
       }
-      if (st.batches % 256 == 0)
+      if (st.batches % 256 == 0 || st.pacer.due())
         st.report();
       self->send(self, run_atom::value);
     },

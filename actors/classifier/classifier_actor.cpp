@@ -13,6 +13,8 @@ struct classifier_state {
   correlator_actor corr;
   pipeline_gauge_ptr gauge;
   std::shared_ptr<stage_stats> stats;
+  actor_entry_ptr entry;
+  report_pacer pacer;
   std::string prefix;
   uint64_t last_ts_ns = 0;
   uint64_t messages_in = 0;
@@ -32,6 +34,7 @@ struct classifier_state {
       sb.events.reserve(msg->events.size());
       gauge->in_flight.fetch_add(1, std::memory_order_relaxed);
       ++messages_out;
+      entry->sent();
       self->send(parsers[p], std::move(msg));
     }
     if (!out.flows.empty()) {
@@ -39,6 +42,7 @@ struct classifier_state {
       std::swap(*msg, out.flows);
       gauge->in_flight.fetch_add(1, std::memory_order_relaxed);
       ++messages_out;
+      entry->sent();
       self->send(corr, std::move(msg));
     }
     out.clear();
@@ -64,6 +68,7 @@ classifier_fn(classifier_actor::stateful_pointer<classifier_state> self, classif
   st.gauge = std::move(gauge);
   st.stats = std::move(stats);
   st.prefix = "classifier." + std::to_string(shard) + ".";
+  st.entry = st.stats->actors().add("classifier", "classifier", shard);
   return {
     [self](packet_batch_ptr& batch) {
       auto& st = self->state;
@@ -73,7 +78,8 @@ classifier_fn(classifier_actor::stateful_pointer<classifier_state> self, classif
       ++st.messages_in;
       st.emit(self);
       st.gauge->in_flight.fetch_sub(1, std::memory_order_relaxed);
-      if (st.messages_in % 256 == 0)
+      note_handled(self, *st.entry);
+      if (st.messages_in % 256 == 0 || st.pacer.due())
         st.report();
     },
     [self](tick_atom, uint64_t now_ns) {
@@ -91,6 +97,7 @@ classifier_fn(classifier_actor::stateful_pointer<classifier_state> self, classif
         if (p)
           self->send(p, flush_atom::value);
       self->send(st.corr, flush_atom::value);
+      st.entry->set_finished();
       self->quit();
     },
   };

@@ -14,12 +14,14 @@
 // after every batch of the sender (CAF keeps per-sender order).
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
 #include <caf/all.hpp>
 
+#include "core/actor_registry.hpp"
 #include "core/stream.hpp"
 
 namespace metaprobe {
@@ -44,6 +46,35 @@ struct pipeline_gauge {
   std::atomic<int64_t> in_flight{0};
 };
 using pipeline_gauge_ptr = std::shared_ptr<pipeline_gauge>;
+
+// After an actor handled a message: counts it in the actor's inspection
+// entry and records its mailbox depth (read on the actor's own thread; CAF
+// 0.17 offers no thread-safe read from outside).
+template <class Self>
+void note_handled(Self* self, actor_entry& e) {
+  e.received();
+  e.set_mailbox_depth(self->mailbox().size());
+}
+
+// When an actor publishes its stage_stats besides every N batches: at
+// least every `interval` while batches arrive, so a slow input still shows
+// current counters on the control endpoint. One clock read per batch.
+class report_pacer {
+public:
+  explicit report_pacer(std::chrono::milliseconds interval = std::chrono::milliseconds(500))
+    : interval_(interval) {}
+  bool due() {
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_)
+      return false;
+    next_ = now + interval_;
+    return true;
+  }
+
+private:
+  std::chrono::milliseconds interval_;
+  std::chrono::steady_clock::time_point next_{};
+};
 
 // Sends end of data to whoever waits for the pipeline (the service main).
 using publisher_actor = caf::typed_actor<

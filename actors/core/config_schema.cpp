@@ -4,6 +4,7 @@
 // there and in docs/configuration.md).
 
 #include <algorithm>
+#include <cstdlib>
 #include <unordered_map>
 
 #include "core/config.hpp"
@@ -95,16 +96,27 @@ std::string check_input(const std::string& v) {
   return "expected pcap:PATH, iface:NAME or dpdk, got '" + v + "'";
 }
 
-std::string check_zmq_endpoint(const std::string& v, bool allow_empty) {
-  if (v.empty())
-    return allow_empty ? std::string{} : std::string{"expected a ZeroMQ endpoint, got ''"};
-  for (std::string_view scheme : {"ipc://", "tcp://", "inproc://"}) {
-    if (v.size() > scheme.size() && v.compare(0, scheme.size(), scheme) == 0 &&
-        v.find_first_of(" \t") == std::string::npos)
-      return {};
+// control_listen: auto, off, empty, ipc://PATH or tcp://HOST:PORT (each
+// process adds its offset to PORT: control/control_endpoints.hpp).
+std::string check_control_listen(const std::string& v) {
+  const std::string expected = "expected auto, off, ipc://PATH or tcp://HOST:PORT, got '" + v + "'";
+  if (v.empty() || v == "auto" || v == "off")
+    return {};
+  if (v.find_first_of(" \t") != std::string::npos)
+    return expected;
+  if (v.rfind("ipc://", 0) == 0 && v.size() > 6 && v[6] != '*')
+    return {};
+  if (v.rfind("tcp://", 0) == 0) {
+    auto colon = v.rfind(':');
+    if (colon > 6 && colon + 1 < v.size()) {
+      char* end = nullptr;
+      long port = std::strtol(v.c_str() + colon + 1, &end, 10);
+      if (*end == '\0' && port > 0 && port <= 65535)
+        return {};
+    }
+    return "expected tcp://HOST:PORT with a port 1..65535, got '" + v + "'";
   }
-  return "expected a ZeroMQ endpoint (ipc://PATH, tcp://HOST:PORT or inproc://NAME), got '" +
-         v + "'";
+  return expected;
 }
 
 // The record channels (core/channels.hpp) derive 8 endpoints from this
@@ -295,13 +307,28 @@ std::vector<key_spec> build_schema() {
                "least severe message logged"));
   add(path_key("log_dir", "./log", "directory of the statistics and alert logs"));
   {
-    key_spec k = str_key("control_listen", "",
-                         "ZeroMQ endpoint of the control/console socket, e.g. "
-                         "tcp://127.0.0.1:7300 (empty: off)");
-    k.check = [](const std::string& v) { return check_zmq_endpoint(v, true); };
+    key_spec k = str_key("control_listen", "auto",
+                         "base of the control endpoints metaprobe-console talks to: auto "
+                         "(ipc://<run_dir>/control), off, ipc://PATH or tcp://HOST:PORT; each "
+                         "process binds its own endpoint derived from it (docs/console.md)");
+    k.check = check_control_listen;
     add(std::move(k));
   }
-  add(endpoints_key("metrics_listen", "host:port of the metrics HTTP endpoint (empty: off)"));
+  add(str_key("control_secret", "",
+              "shared secret every control request must carry (empty: none; the endpoint is "
+              "still owner-only for ipc:// and loopback-only when so configured)"));
+  {
+    key_spec k = endpoints_key("metrics_listen",
+                               "host:port base of the Prometheus /metrics endpoints (empty: off); "
+                               "appliance PORT, capture PORT+1, exporters PORT+2+64*channel+"
+                               "instance");
+    k.check = [](const std::string& v) {
+      return v.find(',') == std::string::npos ? std::string()
+                                              : std::string("expected one host:port, got '") + v +
+                                                  "'";
+    };
+    add(std::move(k));
+  }
   add(path_key("run_dir", "./run", "directory of pid files and local sockets"));
   return s;
 }

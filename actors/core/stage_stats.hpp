@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 // Counters every stage of a process publishes for status output, the
-// end-of-run summary and (later) the control endpoint and /metrics.
+// end-of-run summary, the control endpoint and /metrics.
 // Stages write their own counters under their own prefix; readers take a
 // snapshot. Thread-safe; written once per batch, not per packet.
+// actors() holds the per-actor inspection entries (core/actor_registry.hpp).
 
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
+
+#include "core/actor_registry.hpp"
 
 namespace metaprobe {
 
@@ -32,7 +35,11 @@ public:
     return it == values_.end() ? 0 : it->second;
   }
 
+  actor_registry& actors() { return actors_; }
+  const actor_registry& actors() const { return actors_; }
+
 private:
+  actor_registry actors_;
   mutable std::mutex mu_;
   std::map<std::string, uint64_t> values_;
 };

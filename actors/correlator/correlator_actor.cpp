@@ -13,6 +13,8 @@ struct correlator_state {
   int flushes = 0;
   pipeline_gauge_ptr gauge;
   std::shared_ptr<stage_stats> stats;
+  actor_entry_ptr entry;
+  report_pacer pacer;
   uint64_t messages_in = 0;
   uint64_t messages_out = 0;
 
@@ -22,6 +24,7 @@ struct correlator_state {
       return;
     gauge->in_flight.fetch_add(1, std::memory_order_relaxed);
     ++messages_out;
+    entry->sent();
     self->send(pub, std::make_shared<export_batches>(std::move(out)));
   }
   void report() {
@@ -50,6 +53,7 @@ correlator_fn(correlator_actor::stateful_pointer<correlator_state> self, correla
   st.expected_flushes = expected_flushes;
   st.gauge = std::move(gauge);
   st.stats = std::move(stats);
+  st.entry = st.stats->actors().add("correlator", "correlator");
   return {
     [self](record_batch_ptr& in) {
       auto& st = self->state;
@@ -58,6 +62,9 @@ correlator_fn(correlator_actor::stateful_pointer<correlator_state> self, correla
       st.gauge->in_flight.fetch_sub(1, std::memory_order_relaxed);
       ++st.messages_in;
       st.forward(self, out);
+      note_handled(self, *st.entry);
+      if (st.pacer.due())
+        st.report();
     },
     [self](flow_batch_ptr& in) {
       auto& st = self->state;
@@ -66,6 +73,9 @@ correlator_fn(correlator_actor::stateful_pointer<correlator_state> self, correla
       st.gauge->in_flight.fetch_sub(1, std::memory_order_relaxed);
       ++st.messages_in;
       st.forward(self, out);
+      note_handled(self, *st.entry);
+      if (st.pacer.due())
+        st.report();
     },
     [self](flush_atom) {
       auto& st = self->state;
@@ -73,6 +83,7 @@ correlator_fn(correlator_actor::stateful_pointer<correlator_state> self, correla
         return;
       st.report();
       self->send(st.pub, flush_atom::value);
+      st.entry->set_finished();
       self->quit();
     },
   };

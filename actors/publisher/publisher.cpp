@@ -7,10 +7,6 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 namespace metaprobe {
 
@@ -36,48 +32,6 @@ void encode_batch_records(const std::vector<v1::Record>& records, std::string& o
   }
 }
 
-namespace {
-
-// The file of an ipc:// endpoint; empty for other transports, for Linux
-// abstract sockets ("ipc://@name") and for the wildcard ("ipc://*"), which
-// have no file of ours.
-std::string ipc_file(const std::string& endpoint) {
-  if (endpoint.compare(0, 6, "ipc://") != 0)
-    return {};
-  std::string path = endpoint.substr(6);
-  if (path.empty() || path[0] == '@' || path == "*")
-    return {};
-  return path;
-}
-
-// Why binding `path` must not go ahead; empty when it may (nothing there,
-// or a socket file nobody accepts on: left by a process that died, ZeroMQ
-// replaces it).
-std::string ipc_path_problem(const std::string& path) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0)
-    return {}; // absent (or unreadable: bind reports it)
-  if (!S_ISSOCK(st.st_mode))
-    return path + " exists and is not a socket";
-  sockaddr_un addr{};
-  if (path.size() >= sizeof(addr.sun_path))
-    return {}; // bind reports the over-long path
-  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0)
-    return {};
-  addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
-  int err = errno;
-  ::close(fd);
-  if (rc == 0 || err == EAGAIN) // accepted, or a full backlog: someone listens
-    return path + " is in use by a running process (another metaprobe-capture with the "
-                  "same channel_endpoint?)";
-  return {}; // ECONNREFUSED: stale file
-}
-
-} // namespace
-
 publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
   for (const auto& ch : opts_.channels) {
     slot s;
@@ -88,8 +42,10 @@ publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
     s.sock->set(zmq::sockopt::linger, opts_.linger_ms);
     if (opts_.block_ms != 0)
       s.sock->set(zmq::sockopt::sndtimeo, opts_.block_ms);
-    s.ipc_path = ipc_file(s.endpoint);
-    std::string problem = s.ipc_path.empty() ? std::string() : ipc_path_problem(s.ipc_path);
+    const std::string path = ipc_file(s.endpoint);
+    std::string problem = path.empty() ? std::string() : ipc_path_problem(path);
+    if (problem.find("in use") != std::string::npos)
+      problem += " (another metaprobe-capture with the same channel_endpoint?)";
     try {
       if (problem.empty())
         s.sock->bind(s.endpoint);
@@ -97,8 +53,7 @@ publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
       problem = e.what();
     }
     if (!problem.empty()) {
-      s.sock->set(zmq::sockopt::linger, 0);
-      s.ipc_path.clear(); // not ours: never removed
+      s.sock->set(zmq::sockopt::linger, 0); // s.ipc stays empty: not ours, never removed
       for (auto& done : slots_) { // the channels bound so far
         done.sock->set(zmq::sockopt::linger, 0);
         close_slot(done);
@@ -106,13 +61,7 @@ publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
       throw std::runtime_error("cannot bind channel " + ch.name() + " at " + s.endpoint + ": " +
                                problem);
     }
-    struct stat st {};
-    if (!s.ipc_path.empty() && ::lstat(s.ipc_path.c_str(), &st) == 0) {
-      s.ipc_dev = static_cast<uint64_t>(st.st_dev);
-      s.ipc_ino = static_cast<uint64_t>(st.st_ino);
-    } else {
-      s.ipc_path.clear();
-    }
+    s.ipc = ipc_file_identity(path);
     slots_.push_back(std::move(s));
   }
 }
@@ -130,17 +79,10 @@ publisher::~publisher() {
 void publisher::close_slot(slot& s) {
   if (s.sock)
     s.sock->close();
-  if (s.ipc_path.empty())
-    return;
   // Connected exporters keep their connections; the file only lets new
   // ones in. Another process may have taken the path over since: leave
   // its file alone.
-  struct stat st {};
-  if (::lstat(s.ipc_path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode) &&
-      static_cast<uint64_t>(st.st_dev) == s.ipc_dev &&
-      static_cast<uint64_t>(st.st_ino) == s.ipc_ino)
-    ::unlink(s.ipc_path.c_str());
-  s.ipc_path.clear();
+  ipc_file_remove(s.ipc);
 }
 
 bool publisher::send(slot& s, const std::string& bytes) {

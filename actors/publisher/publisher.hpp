@@ -29,6 +29,7 @@
 #include <zmq.hpp>
 
 #include "core/channels.hpp"
+#include "core/ipc_path.hpp"
 #include "metaprobe/v1/envelope.pb.h"
 
 namespace metaprobe {
@@ -80,9 +81,7 @@ private:
     std::string endpoint;
     uint64_t sequence = 0;
     uint64_t pending_drops = 0;
-    std::string ipc_path;   // socket file of an ipc:// endpoint, else empty
-    uint64_t ipc_dev = 0;   // identity of that file once bound
-    uint64_t ipc_ino = 0;
+    ipc_file_id ipc;        // socket file of an ipc:// endpoint once bound
   };
   bool send(slot& s, const std::string& bytes);
   // Closes the socket and removes its ipc socket file if it is still ours.

@@ -13,6 +13,8 @@ struct publisher_state {
   caf::actor waiter;
   pipeline_gauge_ptr gauge;
   std::shared_ptr<stage_stats> stats;
+  actor_entry_ptr entry;
+  report_pacer pacer;
   uint64_t batches = 0;
 
   void report() {
@@ -27,6 +29,18 @@ struct publisher_state {
     }
     stats->set("publisher.messages_in", batches);
   }
+
+  // Batches sent and records dropped over every channel, into the entry.
+  void note_channels() {
+    uint64_t sent = 0, dropped = 0;
+    for (const auto& ch : pub->options().channels) {
+      const auto& c = pub->counters(ch);
+      sent += c.batches_sent;
+      dropped += c.records_dropped;
+    }
+    entry->set_sent_total(sent);
+    entry->set_drops(dropped);
+  }
 };
 
 publisher_actor::behavior_type
@@ -38,6 +52,7 @@ publisher_fn(publisher_actor::stateful_pointer<publisher_state> self,
   st.waiter = std::move(waiter);
   st.gauge = std::move(gauge);
   st.stats = std::move(stats);
+  st.entry = st.stats->actors().add("publisher", "publisher");
   return {
     [self](export_batches_ptr& batches) {
       auto& st = self->state;
@@ -45,13 +60,17 @@ publisher_fn(publisher_actor::stateful_pointer<publisher_state> self,
         if (!batches->groups[g].empty())
           st.pub->publish(static_cast<sink_group>(g), std::move(batches->groups[g]));
       st.gauge->in_flight.fetch_sub(1, std::memory_order_relaxed);
-      if (++st.batches % 64 == 0)
+      st.note_channels();
+      note_handled(self, *st.entry);
+      if (++st.batches % 64 == 0 || st.pacer.due())
         st.report();
     },
     [self](flush_atom) {
       auto& st = self->state;
       st.pub->finish();
       st.report();
+      st.note_channels();
+      st.entry->set_finished();
       caf::anon_send(st.waiter, done_atom::value);
       self->quit();
     },

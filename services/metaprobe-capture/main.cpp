@@ -3,9 +3,12 @@
 // the actor pipeline and publishes record batches on the ZeroMQ channels
 // the configuration turns on. Wiring only.
 
+#include <csignal>
+
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
+#include "control/control_plane.hpp"
 #include "core/raw_meta.hpp"
 #include "core/subscribers.hpp"
 #include "pipeline/pipeline.hpp"
@@ -101,6 +104,12 @@ int main(int argc, char** argv) {
   caf::actor_system_config sys_cfg;
   stage_stats stats;
   std::string error;
+  control_plane control;
+  if (!start_control_plane(control, *cfg, process_id::capture(), stats,
+                           [] { std::raise(SIGTERM); }, {}, error)) {
+    spdlog::error("{}", error);
+    return service::exit_failure;
+  }
   bool ok;
   {
     caf::actor_system sys{sys_cfg};

@@ -4,8 +4,12 @@
 // collectors/files (channel <group>.ipfix) or text files (<group>.text).
 // Wiring only.
 
+#include <csignal>
+
 #include <spdlog/spdlog.h>
 
+#include "control/control_plane.hpp"
+#include "control/exporter_tap.hpp"
 #include "core/stage_stats.hpp"
 #include "exporters/exporter.hpp"
 #include "exporters/ipfix/ipfix_sinks.hpp"
@@ -96,17 +100,32 @@ int main(int argc, char** argv) {
   if (sinks.empty())
     spdlog::warn("channel {} has no sink configured: records are counted only", ch.name());
 
+  // Inspection: the tap copies the loop's counters for the control
+  // endpoint and /metrics (control/exporter_tap.hpp).
+  stage_stats stats;
+  auto tap = std::make_unique<exporter_tap>(
+    stats, stats.actors().add("exporter:" + ch.name(), "exporter", instance));
+  exporter_tap* tap_ptr = tap.get();
+  sinks.push_back(std::move(tap));
+
   exporter_options opts;
   opts.endpoint = channel_endpoint(cfg->str("channel_endpoint"), ch);
   opts.ch = ch;
   opts.instance = instance;
   exporter ex(opts, std::move(sinks));
+  tap_ptr->attach(&ex);
   std::string error;
+  control_plane control;
+  if (!start_control_plane(control, *cfg, process_id::exporter(ch, instance), stats,
+                           [] { std::raise(SIGTERM); }, {}, error)) {
+    spdlog::error("{}", error);
+    return service::exit_failure;
+  }
   if (!ex.run(stop, error)) {
     spdlog::error("{}", error);
     return service::exit_failure;
   }
-  stage_stats stats;
+  control.stop();
   ex.publish_counters(stats);
   for (const auto& [name, value] : stats.snapshot())
     spdlog::info("{} = {}", name, value);

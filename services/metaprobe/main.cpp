@@ -8,6 +8,8 @@
 //  - SIGINT/SIGTERM: forwarded to capture, which drains and ends the
 //    streams; exporters still running after `shutdown_timeout` get SIGTERM.
 //  - a child that fails makes metaprobe log it and exit non-zero.
+//  - control endpoint: answers for itself and asks its children (their
+//    endpoints follow from the same config, control/control_endpoints.hpp).
 //  - children start with SIGINT, SIGTERM and SIGHUP blocked (see spawn()):
 //    a stop request sent before a child has installed its handlers waits
 //    for them instead of killing it.
@@ -19,10 +21,12 @@
 
 #include <chrono>
 #include <csignal>
+#include <mutex>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "control/control_plane.hpp"
 #include "service.hpp"
 
 using namespace metaprobe;
@@ -33,6 +37,7 @@ constexpr const char* process_name = "metaprobe";
 
 struct child {
   std::string name;   // "capture", "exporter clickstream.ipfix#0"
+  process_id who;
   pid_t pid = -1;
   int status = -1;    // exit code once finished
   bool running = false;
@@ -141,32 +146,59 @@ int main(int argc, char** argv) {
   const auto base = common_args(args);
 
   std::vector<child> exporters;
+  std::vector<child> capture{{"capture", process_id::capture()}};
+  // The control thread reads the children; the loops below reap them.
+  std::mutex children_mu;
+  auto children_now = [&] {
+    std::lock_guard<std::mutex> lock(children_mu);
+    std::vector<child_state> out;
+    for (const auto* list : {&capture, &exporters})
+      for (const auto& c : *list)
+        out.push_back({c.who, static_cast<int>(c.pid), c.running, c.status});
+    return out;
+  };
+  auto reap_locked = [&](std::vector<child>& list) {
+    std::lock_guard<std::mutex> lock(children_mu);
+    return reap(list);
+  };
+  stage_stats stats;
+  control_plane control;
+  {
+    std::string error;
+    if (!start_control_plane(control, *cfg, process_id::appliance(), stats,
+                             [] { std::raise(SIGTERM); }, children_now, error)) {
+      spdlog::error("{}", error);
+      return service::exit_failure;
+    }
+  }
+
+  std::unique_lock<std::mutex> starting(children_mu);
   for (const auto& ch : service::active_channels(*cfg)) {
     int n = service::instances_of(*cfg, ch);
     for (int i = 0; i < n; ++i) {
       auto a = base;
       a.insert(a.end(), {"--channel", ch.name(), "--instance", std::to_string(i)});
-      child c{"exporter " + ch.name() + "#" + std::to_string(i)};
+      child c{"exporter " + ch.name() + "#" + std::to_string(i), process_id::exporter(ch, i)};
       c.pid = spawn(dir + "/metaprobe-exporter", a);
       c.running = c.pid > 0;
       spdlog::info("started {} (pid {})", c.name, c.pid);
       exporters.push_back(c);
     }
   }
-  std::vector<child> capture{{"capture"}};
   capture[0].pid = spawn(dir + "/metaprobe-capture", base);
   capture[0].running = capture[0].pid > 0;
   spdlog::info("started capture (pid {})", capture[0].pid);
+  starting.unlock();
 
   bool stop_forwarded = false;
-  while (reap(capture) > 0) {
+  while (reap_locked(capture) > 0) {
     if (stop.load() && !stop_forwarded) {
       spdlog::info("stopping: draining capture");
       kill(capture[0].pid, SIGTERM);
       stop_forwarded = true;
     }
     // an exporter that dies while capture runs is reported right away
-    reap(exporters);
+    reap_locked(exporters);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   // Capture sent end of stream (or failed): give the exporters time to
@@ -174,7 +206,7 @@ int main(int argc, char** argv) {
   const auto timeout = std::chrono::seconds(capture[0].status == 0 ? 60 : 5);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   bool termed = false;
-  while (reap(exporters) > 0) {
+  while (reap_locked(exporters) > 0) {
     if (!termed && (std::chrono::steady_clock::now() > deadline || capture[0].status != 0)) {
       for (auto& e : exporters)
         if (e.running)
@@ -190,6 +222,7 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  control.stop();
   int rc = capture[0].status;
   for (const auto& e : exporters)
     if (rc == 0 && e.status != 0)

@@ -13,6 +13,8 @@ struct parser_actor_state {
   correlator_actor corr;
   pipeline_gauge_ptr gauge;
   std::shared_ptr<stage_stats> stats;
+  actor_entry_ptr entry;
+  report_pacer pacer;
   std::string prefix;
   uint64_t messages_in = 0;
   uint64_t messages_out = 0;
@@ -45,6 +47,7 @@ parser_fn(parser_actor::stateful_pointer<parser_actor_state> self, const protoco
   st.gauge = std::move(gauge);
   st.stats = std::move(stats);
   st.prefix = std::string("parser.") + entry->name + "." + std::to_string(shard) + ".";
+  st.entry = st.stats->actors().add(std::string("parser:") + entry->name, "parser", shard);
   return {
     [self](stream_batch_ptr& in) {
       auto& st = self->state;
@@ -54,16 +57,19 @@ parser_fn(parser_actor::stateful_pointer<parser_actor_state> self, const protoco
       if (!out->items.empty() || !out->closed.empty()) {
         st.gauge->in_flight.fetch_add(1, std::memory_order_relaxed);
         ++st.messages_out;
+        st.entry->sent();
         self->send(st.corr, std::move(out));
       }
       st.gauge->in_flight.fetch_sub(1, std::memory_order_relaxed);
-      if (st.messages_in % 64 == 0)
+      note_handled(self, *st.entry);
+      if (st.messages_in % 64 == 0 || st.pacer.due())
         st.report();
     },
     [self](flush_atom) {
       auto& st = self->state;
       st.report();
       self->send(st.corr, flush_atom::value);
+      st.entry->set_finished();
       self->quit();
     },
   };
