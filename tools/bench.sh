@@ -10,6 +10,8 @@
 #                  one; `tools/bench/run_bench.py --list` shows them)
 #   BENCH_NOTE     caveat line printed under the table
 #   BENCH_NO_DOC=1 print the figures without touching docs/benchmarks.md
+#   BENCH_EXPORTER_RECORDS  records per exporter benchmark run (default 5000000)
+#   BENCH_NO_EXPORTER=1     skip the exporter benchmark (tools/bench/exporter_bench.py)
 # The capture is built once by ../shared/tools/make-bench-pcap.sh from the
 # public corpus and cached as BUILD_DIR/bench/bench.pcap.
 set -euo pipefail
@@ -17,7 +19,7 @@ build=${1:-build}
 repo=$(cd "$(dirname "$0")/.." && pwd)
 case "$build" in /*) ;; *) build="$PWD/$build" ;; esac
 bin="$build/bin"
-for b in metaprobe-capture metaprobe-exporter; do
+for b in metaprobe-capture metaprobe-exporter metaprobe-bench-feed; do
   [ -x "$bin/$b" ] || { echo "bench: $bin/$b is missing; build first (make build)" >&2; exit 1; }
 done
 
@@ -39,4 +41,11 @@ note=${BENCH_NOTE:-"Machine: development VM with $nproc vCPUs shared with other 
 args=(--bin-dir "$bin" --pcap "$pcap" --runs "${BENCH_RUNS:-5}" --note "$note" --work-dir "$build/bench")
 [ "${BENCH_NO_DOC:-0}" = 1 ] || args+=(--doc "$repo/docs/benchmarks.md")
 for s in ${BENCH_SCENARIOS:-}; do args+=(--scenario "$s"); done
-exec python3 "$repo/tools/bench/run_bench.py" "${args[@]}"
+python3 "$repo/tools/bench/run_bench.py" "${args[@]}"
+
+# One exporter process fed at full speed (records/s, text lines/s).
+[ "${BENCH_NO_EXPORTER:-0}" = 1 ] && exit 0
+xargs=(--bin-dir "$bin" --pcap "$pcap" --runs "${BENCH_RUNS:-5}" --note "$note" --work-dir "$build/bench"
+       --records "${BENCH_EXPORTER_RECORDS:-5000000}")
+[ "${BENCH_NO_DOC:-0}" = 1 ] || xargs+=(--doc "$repo/docs/benchmarks.md")
+exec python3 "$repo/tools/bench/exporter_bench.py" "${xargs[@]}"
