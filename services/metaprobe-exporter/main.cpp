@@ -4,12 +4,15 @@
 // collectors/files (channel <group>.ipfix) or text files (<group>.text).
 // Wiring only.
 
+#include <filesystem>
+
 #include <spdlog/spdlog.h>
 
 #include "core/stage_stats.hpp"
+#include "exporters/channel_sinks.hpp"
+#include "exporters/delivery_state.hpp"
 #include "exporters/exporter.hpp"
-#include "exporters/ipfix/ipfix_sinks.hpp"
-#include "exporters/text/text_sink.hpp"
+#include "exporters/sink_reload.hpp"
 #include "service.hpp"
 
 using namespace metaprobe;
@@ -17,38 +20,6 @@ using namespace metaprobe;
 namespace {
 
 constexpr const char* process_name = "metaprobe-exporter";
-
-// The text kinds that belong to a sink group.
-bool text_kind_in_group(text_kind k, sink_group g) {
-  switch (k) {
-    case text_kind::url:
-    case text_kind::ssl:
-      return g == sink_group::clickstream;
-    case text_kind::sip:
-      return g == sink_group::meta;
-    case text_kind::dns:
-      return g == sink_group::dns;
-  }
-  return false;
-}
-
-std::vector<std::unique_ptr<sink>> make_sinks(const config& cfg, const channel& ch, int instance) {
-  std::vector<std::unique_ptr<sink>> sinks;
-  if (ch.kind == sink_kind::ipfix) {
-    auto sc = ipfix_sink_config_from(cfg, ch.group, instance);
-    return make_ipfix_sinks(sc);
-  }
-  for (auto tc : text_sinks_from_config(cfg)) {
-    if (!text_kind_in_group(tc.kind, ch.group))
-      continue;
-    auto problem = prepare_text_dir(tc.path);
-    if (!problem.empty())
-      throw config_error(problem);
-    tc.instance = static_cast<uint32_t>(instance);
-    sinks.push_back(make_text_sink(tc));
-  }
-  return sinks;
-}
 
 } // namespace
 
@@ -81,7 +52,7 @@ int main(int argc, char** argv) {
         throw config_error("--instance " + in->second + ": expected a number");
       }
     }
-    sinks = make_sinks(*cfg, ch, instance);
+    sinks = make_channel_sinks(*cfg, ch, instance);
   } catch (const config_error& e) {
     service::fail(process_name, e.what());
     return service::exit_config;
@@ -100,6 +71,36 @@ int main(int argc, char** argv) {
   opts.endpoint = channel_endpoint(cfg->str("channel_endpoint"), ch);
   opts.ch = ch;
   opts.instance = instance;
+  // Loss across a crash of this instance: see exporters/delivery_state.hpp.
+  std::unique_ptr<delivery_state> delivery;
+  try {
+    std::filesystem::create_directories(cfg->str("run_dir"));
+    delivery = delivery_state::open(delivery_state_path(cfg->str("run_dir"), ch, instance),
+                                    service::instances_of(*cfg, ch) == 1);
+    if (uint64_t lost = delivery->start())
+      spdlog::warn("the previous {}#{} died holding {} record(s): counted lost", ch.name(),
+                   instance, lost);
+    opts.delivery = delivery.get();
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: loss across restarts is not counted", e.what());
+  }
+  // SIGHUP: re-read the configuration, rebuild only the sinks that changed
+  opts.on_tick = [&](std::vector<std::unique_ptr<sink>>& live) {
+    if (!service::take_hangup())
+      return;
+    try {
+      config next = service::load_config(args);
+      auto r = reload_sinks(ch, *cfg, next, live,
+                            [&](const config& c, const std::set<std::string>& skip,
+                                std::set<std::string>* names) {
+                              return make_channel_sinks(c, ch, instance, skip, names);
+                            });
+      cfg.emplace(std::move(next));
+      spdlog::info("reloaded: {}", describe(r));
+    } catch (const std::exception& e) {
+      spdlog::error("reload failed, the running configuration stays: {}", e.what());
+    }
+  };
   exporter ex(opts, std::move(sinks));
   std::string error;
   if (!ex.run(stop, error)) {
