@@ -50,10 +50,10 @@ class subscriber_source;
 struct correlator_options {
   uint32_t bridge_channel_num = 0;
   const subscriber_map* subscribers = nullptr; // may be null
+  expectation_options expectations;
   // When set, its map replaces `subscribers` (checked once per batch, so a
   // SIGHUP reload takes effect from the next batch on).
   std::shared_ptr<subscriber_source> subscriber_updates;
-  expectation_options expectations;
 };
 
 // Export records sorted by sink group, ready for the publisher.

@@ -15,7 +15,8 @@ restart (publisher_block_ms=0):
   w3       after the supervisor restarted it, records resume
   phase 3  all arrive
   phase 4  the exporter is killed while idle and the phase written at once:
-           records published while no exporter is connected are dropped
+           records published before ZeroMQ notices are lost in the dead
+           pipe, those published while no exporter is connected are dropped
   w5       records resume after the second restart; phase 5 all arrive
   Checks: the appliance logs each crash with its signal and the restart
   delay (doubling); capture reads every packet and the run ends cleanly
@@ -279,7 +280,7 @@ def test_restart(bin_dir: Path, work: Path, timeout: float):
             n = rx.wait_hosts(lambda h: h.startswith("p3-"), flows, 30)
             check(n == flows, f"restart: phase 3 arrives ({n}/{flows})", app.log()[-2000:])
 
-            # phase 4: kill while idle and publish at once (no exporter connected)
+            # phase 4: kill while idle and publish at once
             os.kill(app.exporter_pid(), signal.SIGKILL)
             app.write(phase_frames(4, flows))
             check(app.wait_log(r"restarted exporter clickstream\.ipfix#0 \(pid \d+\)", 2),
@@ -321,8 +322,11 @@ def test_restart(bin_dir: Path, work: Path, timeout: float):
           f"{len(got)}")
     check(offered == expected, f"restart: records offered == a clean run's ({offered}/{expected})")
     check(crashes == 2, f"restart: two crashes counted ({crashes})")
-    check(transit > 0 and dropped > 0,
-          "restart: the kills lost records in transit and to publisher drops")
+    # phase 2 sat in the stopped exporter's pipe: lost in transit for sure;
+    # phase 4 is dropped by the publisher or lost in the dead pipe, depending
+    # on when ZeroMQ notices the death (both counted)
+    check(transit >= flows, f"restart: the stopped-then-killed exporter's queue is counted lost "
+                            f"in transit ({transit} >= {flows})")
     check(lost == expected - len(got),
           f"restart: counted loss {lost} == records the receiver missed {expected - len(got)}",
           rx_err[-1500:])
