@@ -302,6 +302,12 @@ std::vector<key_spec> build_schema() {
     k.suffixes = {"clickstream", "meta", "dns", "fullflow", "text"};
     add(std::move(k));
   }
+  add(duration_key("exporter_restart_min", 0.01, 3600, "0.5",
+                   "delay before the appliance restarts a crashed exporter; doubles per "
+                   "consecutive crash"));
+  add(duration_key("exporter_restart_max", 0.01, 3600, "30",
+                   "longest restart delay; an exporter that ran this long (at least 10 s) "
+                   "before it crashed restarts after exporter_restart_min again"));
   add(int_key("bridge_channel_num", 0, 65535, "0", "BRIDGE_CHANNEL_NUM put into every record"));
   add(enum_key("log_level", {"trace", "debug", "info", "warn", "error", "critical", "off"}, "info",
                "least severe message logged"));

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/subscribers.hpp"
+#include "correlator/subscriber_source.hpp"
 
 namespace metaprobe {
 
@@ -83,7 +84,19 @@ void correlator::fill_meta(const flow_info& info, direction dir, uint64_t ts_ns,
   }
 }
 
+void correlator::refresh_subscribers() {
+  if (!opts_.subscriber_updates)
+    return;
+  const uint64_t v = opts_.subscriber_updates->version();
+  if (v == subscribers_version_)
+    return;
+  subscribers_version_ = v;
+  subscribers_held_ = opts_.subscriber_updates->current();
+  opts_.subscribers = subscribers_held_.get();
+}
+
 void correlator::process(record_batch&& in, export_batches& out) {
+  refresh_subscribers();
   for (auto& item : in.items) {
     auto& rec = item.rec.record;
     auto* meta = meta_of(rec);
@@ -103,6 +116,7 @@ void correlator::process(record_batch&& in, export_batches& out) {
 }
 
 void correlator::process(std::vector<flow_summary>&& closed, export_batches& out) {
+  refresh_subscribers();
   for (auto& s : closed)
     add_summary(s, out);
 }
@@ -118,6 +132,7 @@ void correlator::learn(const flow_info& info, const parsed_record& rec, uint64_t
 }
 
 void correlator::process(flow_batch&& in, export_batches& out) {
+  refresh_subscribers();
   for (const auto& r : in.raw)
     add_raw(in, r, out);
   process(std::move(in.summaries), out);

@@ -34,6 +34,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "core/channels.hpp"
@@ -44,11 +45,15 @@
 namespace metaprobe {
 
 class subscriber_map;
+class subscriber_source;
 
 struct correlator_options {
   uint32_t bridge_channel_num = 0;
   const subscriber_map* subscribers = nullptr; // may be null
   expectation_options expectations;
+  // When set, its map replaces `subscribers` (checked once per batch, so a
+  // SIGHUP reload takes effect from the next batch on).
+  std::shared_ptr<subscriber_source> subscriber_updates;
 };
 
 // Export records sorted by sink group, ready for the publisher.
@@ -96,10 +101,14 @@ private:
   void add_summary(flow_summary& s, export_batches& out);
   void learn(const flow_info& info, const parsed_record& rec, uint64_t session_id);
   void add_raw(const flow_batch& in, const raw_packet& r, export_batches& out);
+  // Takes a replaced subscriber map from opts_.subscriber_updates.
+  void refresh_subscribers();
 
   correlator_options opts_;
   correlator_counters counters_;
   expectation_table expectations_;
+  std::shared_ptr<const subscriber_map> subscribers_held_; // keeps opts_.subscribers alive
+  uint64_t subscribers_version_ = ~uint64_t{0};
 };
 
 // 3 bytes per MPLS label stack entry (label, TC, bottom-of-stack), outermost

@@ -31,11 +31,16 @@ bool exporter::handle(const void* data, size_t len) {
   last_sequence_ = std::max(last_sequence_, batch.sequence());
   counters_.upstream_dropped += batch.dropped_records();
   ++counters_.batches;
+  if (opts_.delivery)
+    opts_.delivery->on_batch(batch.producer_id(), batch.records_before(), batch.dropped_before(),
+                             static_cast<uint64_t>(batch.records_size()), batch.end_of_stream());
   for (const auto& rec : batch.records()) {
     ++counters_.records;
     for (auto& s : sinks_)
       s->add(rec);
   }
+  if (opts_.delivery)
+    opts_.delivery->on_held(held());
   if (batch.end_of_stream()) {
     ++counters_.end_of_stream;
     return true;
@@ -89,8 +94,12 @@ bool exporter::run(const std::atomic<bool>& stop, std::string& error) {
     auto now = std::chrono::steady_clock::now();
     if (now >= next_tick) {
       auto wall = std::chrono::system_clock::now();
+      if (opts_.on_tick)
+        opts_.on_tick(sinks_);
       for (auto& s : sinks_)
         s->tick(wall);
+      if (opts_.delivery)
+        opts_.delivery->on_held(held());
       next_tick = now + opts_.tick;
     }
     if (eos)
@@ -100,7 +109,16 @@ bool exporter::run(const std::atomic<bool>& stop, std::string& error) {
   }
   for (auto& s : sinks_)
     s->flush();
+  if (opts_.delivery)
+    opts_.delivery->clean_exit(held());
   return true;
+}
+
+uint64_t exporter::held() const {
+  uint64_t most = 0;
+  for (const auto& s : sinks_)
+    most = std::max(most, s->held_records());
+  return most;
 }
 
 void exporter::publish_counters(stage_stats& stats) const {
@@ -110,6 +128,12 @@ void exporter::publish_counters(stage_stats& stats) const {
   stats.set(p + "bad_messages", counters_.bad_messages);
   stats.set(p + "sequence_gaps", counters_.sequence_gaps);
   stats.set(p + "upstream_dropped", counters_.upstream_dropped);
+  if (opts_.delivery) {
+    const auto& d = opts_.delivery->record();
+    stats.set(p + "restarts", d.incarnations > 0 ? d.incarnations - 1 : 0);
+    stats.set(p + "lost_in_process", d.lost_in_process);
+    stats.set(p + "lost_in_transit", d.lost_in_transit);
+  }
   for (const auto& s : sinks_)
     for (const auto& c : s->counters())
       stats.set(p + s->name() + "." + c.name + (c.label.empty() ? "" : "{" + c.label + "}"),

@@ -12,12 +12,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/channels.hpp"
 #include "core/stage_stats.hpp"
+#include "exporters/delivery_state.hpp"
 #include "exporters/sink.hpp"
 
 namespace metaprobe {
@@ -31,6 +33,12 @@ struct exporter_options {
   // After a stop request, keep reading for at most this long while data
   // still arrives, so nothing queued is lost.
   std::chrono::milliseconds drain{500};
+  // Delivery state of this instance (loss across a crash); may be null.
+  // Not owned: outlives the exporter.
+  delivery_state* delivery = nullptr;
+  // Called at every tick with the sinks; may rebuild some of them (SIGHUP
+  // reload). May be empty.
+  std::function<void(std::vector<std::unique_ptr<sink>>&)> on_tick;
 };
 
 struct exporter_counters {
@@ -59,6 +67,9 @@ public:
   bool handle(const void* data, size_t len);
 
 private:
+  // Records the sinks still hold (the most any one holds).
+  uint64_t held() const;
+
   exporter_options opts_;
   std::vector<std::unique_ptr<sink>> sinks_;
   exporter_counters counters_;

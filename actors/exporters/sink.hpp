@@ -38,6 +38,11 @@ public:
   // files are renamed to their final name.
   virtual void flush() = 0;
   virtual std::vector<sink_counter> counters() const = 0;
+  // Records accepted by add() that have not left this process yet (in an
+  // unsent message, a connection queue, a write buffer): what a crash now
+  // would lose. 0 after flush(). Loss accounting across an exporter crash
+  // relies on it (exporters/delivery_state.hpp).
+  virtual uint64_t held_records() const = 0;
 };
 
 } // namespace metaprobe

@@ -114,6 +114,8 @@ void publisher::publish(sink_group group, std::vector<v1::Record>&& records) {
     batch.set_producer_id(opts_.producer_id);
     batch.set_sequence(s.sequence + 1);
     batch.set_dropped_records(s.pending_drops);
+    batch.set_records_before(s.position);
+    batch.set_dropped_before(s.dropped_total);
     batch.SerializeToString(&buffer_);
     buffer_.append(records_wire_);
     auto& c = counters_[s.ch.index()];
@@ -127,7 +129,9 @@ void publisher::publish(sink_group group, std::vector<v1::Record>&& records) {
       ++c.batches_dropped;
       c.records_dropped += records.size();
       s.pending_drops += records.size();
+      s.dropped_total += records.size();
     }
+    s.position += records.size();
   }
 }
 
@@ -147,6 +151,8 @@ void publisher::finish() {
       eos.set_end_of_stream(true);
       eos.set_total_batches(c.batches_sent);
       eos.set_total_records(c.records_sent);
+      eos.set_records_before(s.position);
+      eos.set_dropped_before(s.dropped_total);
       eos.SerializeToString(&buffer_);
       // end of stream always waits (bounded by linger) so it is not lost
       s.sock->set(zmq::sockopt::sndtimeo, opts_.linger_ms);

@@ -18,6 +18,12 @@
 // makes the constructor throw instead of silently taking it over (ZeroMQ's
 // own bind would unlink whatever is there).
 //
+// Positions: every batch carries `records_before` (records offered on its
+// channel before it, sent or dropped) and `dropped_before` (records dropped
+// on the channel before it). Together they let an exporter that restarted
+// count exactly what was sent to its dead predecessor and never received
+// (exporters/delivery_state.hpp).
+//
 // Threading: one actor. Owns its ZeroMQ context and sockets.
 
 #include <array>
@@ -81,6 +87,8 @@ private:
     std::string endpoint;
     uint64_t sequence = 0;
     uint64_t pending_drops = 0;
+    uint64_t position = 0;      // records offered on this channel so far
+    uint64_t dropped_total = 0; // ... of which dropped
     ipc_file_id ipc;        // socket file of an ipc:// endpoint once bound
   };
   bool send(slot& s, const std::string& bytes);

@@ -98,6 +98,10 @@ const std::atomic<bool>& hangup_flag() {
   return hup_flag;
 }
 
+bool take_hangup() {
+  return hup_flag.exchange(false);
+}
+
 std::vector<channel> active_channels(const config& cfg) {
   std::vector<channel> out;
   if (endpoints_set(cfg, "ipfix_udp_collectors", "ipfix_tcp_collectors", "ipfix_file"))

@@ -44,6 +44,8 @@ void setup_logging(const std::string& process, const config& cfg);
 const std::atomic<bool>& install_stop_signals();
 // SIGHUP sets this flag (reload request).
 const std::atomic<bool>& hangup_flag();
+// True once per SIGHUP received since the last call (clears the flag).
+bool take_hangup();
 
 // The export channels a configuration turns on, in a fixed order.
 std::vector<channel> active_channels(const config& cfg);

@@ -4,6 +4,8 @@
 // the configuration turns on. Wiring only.
 
 #include <csignal>
+#include <chrono>
+#include <thread>
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -11,6 +13,7 @@
 #include "control/control_plane.hpp"
 #include "core/raw_meta.hpp"
 #include "core/subscribers.hpp"
+#include "correlator/subscriber_source.hpp"
 #include "pipeline/pipeline.hpp"
 #include "service.hpp"
 
@@ -73,6 +76,23 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
   return o;
 }
 
+// SIGHUP: re-reads the configuration and puts the subscriber map it names
+// in force; on any error the running map stays.
+void reload_subscribers(const service::cli& args, subscriber_source& source) {
+  try {
+    auto cfg = service::load_config(args);
+    const auto path = cfg.str("subscribers_file");
+    std::shared_ptr<const subscriber_map> next;
+    if (!path.empty())
+      next = std::make_shared<const subscriber_map>(subscriber_map::load(path));
+    source.replace(next);
+    spdlog::info("reloaded: subscriber map {} ({} entries)", path.empty() ? "off" : path,
+                 next ? next->size() : 0);
+  } catch (const std::exception& e) {
+    spdlog::error("reload failed, the running subscriber map stays: {}", e.what());
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -101,6 +121,21 @@ int main(int argc, char** argv) {
   if (opts.publisher.channels.empty())
     spdlog::warn("no export channel is configured: records are counted but not exported");
 
+  // the correlator takes its map from here: the one loaded now, then
+  // whatever a SIGHUP reload puts in force
+  auto subscriber_updates = std::make_shared<subscriber_source>(
+    subs ? std::make_shared<const subscriber_map>(std::move(*subs)) : nullptr);
+  opts.correlator.subscribers = nullptr;
+  opts.correlator.subscriber_updates = subscriber_updates;
+  std::atomic<bool> pipeline_done{false};
+  std::thread reloader([&] {
+    while (!pipeline_done.load()) {
+      if (service::take_hangup())
+        reload_subscribers(args, *subscriber_updates);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  });
+
   caf::actor_system_config sys_cfg;
   stage_stats stats;
   std::string error;
@@ -115,6 +150,8 @@ int main(int argc, char** argv) {
     caf::actor_system sys{sys_cfg};
     ok = run_pipeline(sys, opts, stop, stats, error);
   }
+  pipeline_done.store(true);
+  reloader.join();
   if (!ok) {
     spdlog::error("{}", error);
     return service::exit_failure;

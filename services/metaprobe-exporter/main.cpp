@@ -5,15 +5,17 @@
 // Wiring only.
 
 #include <csignal>
+#include <filesystem>
 
 #include <spdlog/spdlog.h>
 
 #include "control/control_plane.hpp"
 #include "control/exporter_tap.hpp"
 #include "core/stage_stats.hpp"
+#include "exporters/channel_sinks.hpp"
+#include "exporters/delivery_state.hpp"
 #include "exporters/exporter.hpp"
-#include "exporters/ipfix/ipfix_sinks.hpp"
-#include "exporters/text/text_sink.hpp"
+#include "exporters/sink_reload.hpp"
 #include "service.hpp"
 
 using namespace metaprobe;
@@ -21,38 +23,6 @@ using namespace metaprobe;
 namespace {
 
 constexpr const char* process_name = "metaprobe-exporter";
-
-// The text kinds that belong to a sink group.
-bool text_kind_in_group(text_kind k, sink_group g) {
-  switch (k) {
-    case text_kind::url:
-    case text_kind::ssl:
-      return g == sink_group::clickstream;
-    case text_kind::sip:
-      return g == sink_group::meta;
-    case text_kind::dns:
-      return g == sink_group::dns;
-  }
-  return false;
-}
-
-std::vector<std::unique_ptr<sink>> make_sinks(const config& cfg, const channel& ch, int instance) {
-  std::vector<std::unique_ptr<sink>> sinks;
-  if (ch.kind == sink_kind::ipfix) {
-    auto sc = ipfix_sink_config_from(cfg, ch.group, instance);
-    return make_ipfix_sinks(sc);
-  }
-  for (auto tc : text_sinks_from_config(cfg)) {
-    if (!text_kind_in_group(tc.kind, ch.group))
-      continue;
-    auto problem = prepare_text_dir(tc.path);
-    if (!problem.empty())
-      throw config_error(problem);
-    tc.instance = static_cast<uint32_t>(instance);
-    sinks.push_back(make_text_sink(tc));
-  }
-  return sinks;
-}
 
 } // namespace
 
@@ -85,7 +55,7 @@ int main(int argc, char** argv) {
         throw config_error("--instance " + in->second + ": expected a number");
       }
     }
-    sinks = make_sinks(*cfg, ch, instance);
+    sinks = make_channel_sinks(*cfg, ch, instance);
   } catch (const config_error& e) {
     service::fail(process_name, e.what());
     return service::exit_config;
@@ -103,17 +73,45 @@ int main(int argc, char** argv) {
   // Inspection: the tap copies the loop's counters for the control
   // endpoint and /metrics (control/exporter_tap.hpp).
   stage_stats stats;
-  auto tap = std::make_unique<exporter_tap>(
-    stats, stats.actors().add("exporter:" + ch.name(), "exporter", instance));
-  exporter_tap* tap_ptr = tap.get();
-  sinks.push_back(std::move(tap));
+  exporter_tap tap(stats, stats.actors().add("exporter:" + ch.name(), "exporter", instance));
 
   exporter_options opts;
   opts.endpoint = channel_endpoint(cfg->str("channel_endpoint"), ch);
   opts.ch = ch;
   opts.instance = instance;
+  // Loss across a crash of this instance: see exporters/delivery_state.hpp.
+  std::unique_ptr<delivery_state> delivery;
+  try {
+    std::filesystem::create_directories(cfg->str("run_dir"));
+    delivery = delivery_state::open(delivery_state_path(cfg->str("run_dir"), ch, instance),
+                                    service::instances_of(*cfg, ch) == 1);
+    if (uint64_t lost = delivery->start())
+      spdlog::warn("the previous {}#{} died holding {} record(s): counted lost", ch.name(),
+                   instance, lost);
+    opts.delivery = delivery.get();
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: loss across restarts is not counted", e.what());
+  }
+  // SIGHUP: re-read the configuration, rebuild only the sinks that changed
+  opts.on_tick = [&](std::vector<std::unique_ptr<sink>>& live) {
+    tap.publish();
+    if (!service::take_hangup())
+      return;
+    try {
+      config next = service::load_config(args);
+      auto r = reload_sinks(ch, *cfg, next, live,
+                            [&](const config& c, const std::set<std::string>& skip,
+                                std::set<std::string>* names) {
+                              return make_channel_sinks(c, ch, instance, skip, names);
+                            });
+      cfg.emplace(std::move(next));
+      spdlog::info("reloaded: {}", describe(r));
+    } catch (const std::exception& e) {
+      spdlog::error("reload failed, the running configuration stays: {}", e.what());
+    }
+  };
   exporter ex(opts, std::move(sinks));
-  tap_ptr->attach(&ex);
+  tap.attach(&ex);
   std::string error;
   control_plane control;
   if (!start_control_plane(control, *cfg, process_id::exporter(ch, instance), stats,
@@ -125,8 +123,8 @@ int main(int argc, char** argv) {
     spdlog::error("{}", error);
     return service::exit_failure;
   }
+  tap.finish();
   control.stop();
-  ex.publish_counters(stats);
   for (const auto& [name, value] : stats.snapshot())
     spdlog::info("{} = {}", name, value);
   const auto& c = ex.counters();

@@ -7,7 +7,13 @@
 //    0 when every child exited 0.
 //  - SIGINT/SIGTERM: forwarded to capture, which drains and ends the
 //    streams; exporters still running after `shutdown_timeout` get SIGTERM.
-//  - a child that fails makes metaprobe log it and exit non-zero.
+//  - an exporter that crashes (signal, non-zero exit) while capture runs
+//    is restarted with backoff (supervisor.hpp); capture keeps running.
+//    At the end the loss of every channel is summed from the exporters'
+//    delivery state files (exporters/delivery_state.hpp) and logged.
+//  - capture failing, or an exporter failing once capture has ended, makes
+//    metaprobe log it, stop the rest and exit non-zero.
+//  - SIGHUP is forwarded to every child (reload, see docs/operations.md).
 //  - control endpoint: answers for itself and asks its children (their
 //    endpoints follow from the same config, control/control_endpoints.hpp).
 //  - children start with SIGINT, SIGTERM and SIGHUP blocked (see spawn()):
@@ -21,27 +27,23 @@
 
 #include <chrono>
 #include <csignal>
+#include <cstdint>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
 #include "control/control_plane.hpp"
+#include "exporters/delivery_state.hpp"
 #include "service.hpp"
+#include "supervisor.hpp"
 
 using namespace metaprobe;
 
 namespace {
 
 constexpr const char* process_name = "metaprobe";
-
-struct child {
-  std::string name;   // "capture", "exporter clickstream.ipfix#0"
-  process_id who;
-  pid_t pid = -1;
-  int status = -1;    // exit code once finished
-  bool running = false;
-};
 
 std::string self_dir() {
   char buf[4096];
@@ -98,28 +100,80 @@ std::vector<std::string> common_args(const service::cli& args) {
   return out;
 }
 
-// Reaps finished children without blocking; returns how many are running.
-int reap(std::vector<child>& children) {
-  int running = 0;
-  for (auto& c : children) {
-    if (!c.running)
+// One child process of the appliance: how to start it.
+struct launch {
+  std::string exe;
+  std::vector<std::string> args;
+};
+
+// Reaps every finished child without blocking and applies the
+// supervisor's decision (logged). `restarts_allowed`: capture is running
+// and no stop was requested.
+void reap(supervisor& sup, bool restarts_allowed) {
+  const auto now = supervisor::clock::now();
+  for (size_t id = 0; id < sup.size(); ++id) {
+    const auto& c = sup.at(id);
+    if (c.state != supervisor::phase::running)
       continue;
     int st = 0;
-    pid_t r = waitpid(c.pid, &st, WNOHANG);
-    if (r == c.pid) {
-      c.running = false;
-      c.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-      if (c.status == 0)
+    if (waitpid(c.pid, &st, WNOHANG) != c.pid)
+      continue;
+    auto d = sup.exited(id, st, restarts_allowed, now);
+    switch (d.what) {
+      case supervisor::decision::finished:
         spdlog::info("{} finished", c.name);
-      else if (WIFSIGNALED(st))
-        spdlog::error("{} killed by signal {}", c.name, WTERMSIG(st));
-      else
-        spdlog::error("{} failed with exit code {}", c.name, c.status);
-    } else {
-      ++running;
+        break;
+      case supervisor::decision::restart:
+        spdlog::error("{} {}: restart {} in {:.1f} s", c.name, d.cause, c.starts,
+                      std::chrono::duration<double>(d.delay).count());
+        break;
+      case supervisor::decision::failed:
+        spdlog::error("{} failed: {}", c.name, d.cause);
+        break;
     }
   }
-  return running;
+}
+
+// Starts the children whose restart delay has passed.
+void restart_due(supervisor& sup, const std::vector<launch>& how) {
+  const auto now = supervisor::clock::now();
+  for (size_t id : sup.due(now)) {
+    pid_t pid = spawn(how[id].exe, how[id].args);
+    sup.started(id, pid, now);
+    spdlog::warn("restarted {} (pid {}), start {}", sup.at(id).name, pid, sup.at(id).starts);
+  }
+}
+
+void signal_running(const supervisor& sup, int sig, size_t skip = SIZE_MAX) {
+  for (size_t id = 0; id < sup.size(); ++id)
+    if (id != skip && sup.at(id).state == supervisor::phase::running)
+      kill(sup.at(id).pid, sig);
+}
+
+// The loss of every channel over its exporter instances and restarts.
+void log_channel_loss(const config& cfg) {
+  for (const auto& ch : service::active_channels(cfg)) {
+    std::vector<delivery_record> recs;
+    for (int i = 0; i < service::instances_of(cfg, ch); ++i)
+      if (auto r = read_delivery_state(delivery_state_path(cfg.str("run_dir"), ch, i)))
+        recs.push_back(*r);
+    if (recs.empty())
+      continue;
+    auto l = sum_channel_loss(recs);
+    if (!l.complete) {
+      spdlog::warn("channel {}: {} record(s) received by exporters, {} lost inside crashed "
+                   "exporters; no end of stream arrived, loss in transit unknown",
+                   ch.name(), l.received, l.lost_in_process);
+      continue;
+    }
+    auto level = l.lost() || l.publisher_dropped ? spdlog::level::warn : spdlog::level::info;
+    spdlog::log(level,
+                "channel {}: {} record(s) offered, {} dropped by the publisher, {} received by "
+                "exporters, {} lost in transit to crashed exporters, {} lost inside them "
+                "({} crash(es))",
+                ch.name(), l.offered, l.publisher_dropped, l.received, l.lost_in_transit,
+                l.lost_in_process, l.crashes);
+  }
 }
 
 } // namespace
@@ -145,23 +199,35 @@ int main(int argc, char** argv) {
   const auto dir = self_dir();
   const auto base = common_args(args);
 
-  std::vector<child> exporters;
-  std::vector<child> capture{{"capture", process_id::capture()}};
-  // The control thread reads the children; the loops below reap them.
+  // A fresh run: loss counting starts at zero.
+  const std::string run_dir = cfg->str("run_dir");
+  std::error_code ec;
+  std::filesystem::create_directories(run_dir, ec);
+  for (const auto& ch : service::active_channels(*cfg))
+    for (int i = 0; i < service::instances_of(*cfg, ch); ++i)
+      std::filesystem::remove(delivery_state_path(run_dir, ch, i), ec);
+
+  restart_policy policy;
+  policy.min = std::chrono::milliseconds(
+    static_cast<int64_t>(cfg->seconds("exporter_restart_min") * 1000));
+  policy.max = std::chrono::milliseconds(
+    static_cast<int64_t>(cfg->seconds("exporter_restart_max") * 1000));
+  policy.max = std::max(policy.max, policy.min);
+  supervisor sup(policy);
+  std::vector<launch> how;
+  std::vector<process_id> who; // per supervisor id, for the control endpoint
+  // The control thread reads the children; this thread changes them.
   std::mutex children_mu;
+  stage_stats stats;
   auto children_now = [&] {
     std::lock_guard<std::mutex> lock(children_mu);
     std::vector<child_state> out;
-    for (const auto* list : {&capture, &exporters})
-      for (const auto& c : *list)
-        out.push_back({c.who, static_cast<int>(c.pid), c.running, c.status});
+    for (size_t id = 0; id < sup.size(); ++id) {
+      const auto& c = sup.at(id);
+      out.push_back({who[id], c.pid, c.state == supervisor::phase::running, c.exit_code});
+    }
     return out;
   };
-  auto reap_locked = [&](std::vector<child>& list) {
-    std::lock_guard<std::mutex> lock(children_mu);
-    return reap(list);
-  };
-  stage_stats stats;
   control_plane control;
   {
     std::string error;
@@ -171,6 +237,14 @@ int main(int argc, char** argv) {
       return service::exit_failure;
     }
   }
+  auto supervise = [&](bool restarts_allowed) {
+    std::lock_guard<std::mutex> lock(children_mu);
+    reap(sup, restarts_allowed);
+    if (restarts_allowed)
+      restart_due(sup, how);
+    stats.set("appliance.exporter_restarts", sup.restarts());
+    stats.set("appliance.children_alive", sup.alive());
+  };
 
   std::unique_lock<std::mutex> starting(children_mu);
   for (const auto& ch : service::active_channels(*cfg)) {
@@ -178,55 +252,78 @@ int main(int argc, char** argv) {
     for (int i = 0; i < n; ++i) {
       auto a = base;
       a.insert(a.end(), {"--channel", ch.name(), "--instance", std::to_string(i)});
-      child c{"exporter " + ch.name() + "#" + std::to_string(i), process_id::exporter(ch, i)};
-      c.pid = spawn(dir + "/metaprobe-exporter", a);
-      c.running = c.pid > 0;
-      spdlog::info("started {} (pid {})", c.name, c.pid);
-      exporters.push_back(c);
+      size_t id = sup.add("exporter " + ch.name() + "#" + std::to_string(i), true);
+      how.push_back({dir + "/metaprobe-exporter", a});
+      who.push_back(process_id::exporter(ch, i));
+      pid_t pid = spawn(how[id].exe, how[id].args);
+      sup.started(id, pid, supervisor::clock::now());
+      spdlog::info("started {} (pid {})", sup.at(id).name, pid);
     }
   }
-  capture[0].pid = spawn(dir + "/metaprobe-capture", base);
-  capture[0].running = capture[0].pid > 0;
-  spdlog::info("started capture (pid {})", capture[0].pid);
+  const size_t cap = sup.add("capture", false);
+  how.push_back({dir + "/metaprobe-capture", base});
+  who.push_back(process_id::capture());
+  {
+    pid_t pid = spawn(how[cap].exe, how[cap].args);
+    sup.started(cap, pid, supervisor::clock::now());
+    spdlog::info("started capture (pid {})", pid);
+  }
   starting.unlock();
 
   bool stop_forwarded = false;
-  while (reap_locked(capture) > 0) {
+  while (sup.at(cap).state == supervisor::phase::running) {
     if (stop.load() && !stop_forwarded) {
       spdlog::info("stopping: draining capture");
-      kill(capture[0].pid, SIGTERM);
+      kill(sup.at(cap).pid, SIGTERM);
       stop_forwarded = true;
     }
-    // an exporter that dies while capture runs is reported right away
-    reap_locked(exporters);
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (service::take_hangup()) {
+      spdlog::info("SIGHUP: children reload their configuration");
+      signal_running(sup, SIGHUP);
+    }
+    // an exporter that dies while capture runs is restarted (with backoff)
+    supervise(!stop.load());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const bool capture_ok = sup.at(cap).exit_code == 0;
+  {
+    std::lock_guard<std::mutex> lock(children_mu);
+    for (size_t id = 0; id < sup.size(); ++id)
+      if (sup.at(id).state == supervisor::phase::waiting_restart) {
+        spdlog::error("{} is not restarted: capture has ended", sup.at(id).name);
+        sup.give_up(id);
+      }
   }
   // Capture sent end of stream (or failed): give the exporters time to
   // write everything out, then stop them.
-  const auto timeout = std::chrono::seconds(capture[0].status == 0 ? 60 : 5);
+  const auto timeout = std::chrono::seconds(capture_ok ? 60 : 5);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   bool termed = false;
-  while (reap_locked(exporters) > 0) {
-    if (!termed && (std::chrono::steady_clock::now() > deadline || capture[0].status != 0)) {
-      for (auto& e : exporters)
-        if (e.running)
-          kill(e.pid, SIGTERM);
+  for (;;) {
+    supervise(false);
+    if (sup.alive() == 0)
+      break;
+    if (!termed && (std::chrono::steady_clock::now() > deadline || !capture_ok)) {
+      signal_running(sup, SIGTERM);
       termed = true;
       deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     } else if (termed && std::chrono::steady_clock::now() > deadline) {
-      for (auto& e : exporters)
-        if (e.running) {
-          spdlog::error("{} does not stop: killing it", e.name);
-          kill(e.pid, SIGKILL);
+      for (size_t id = 0; id < sup.size(); ++id)
+        if (sup.at(id).state == supervisor::phase::running) {
+          spdlog::error("{} does not stop: killing it", sup.at(id).name);
+          kill(sup.at(id).pid, SIGKILL);
         }
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   control.stop();
-  int rc = capture[0].status;
-  for (const auto& e : exporters)
-    if (rc == 0 && e.status != 0)
-      rc = e.status;
+  log_channel_loss(*cfg);
+  if (sup.restarts())
+    spdlog::warn("{} exporter restart(s) during the run", sup.restarts());
+  int rc = 0;
+  for (size_t id = 0; id < sup.size(); ++id)
+    if (sup.at(id).state != supervisor::phase::finished)
+      rc = 1;
   if (rc == 0)
     spdlog::info("all done");
   return rc == 0 ? service::exit_ok : service::exit_failure;

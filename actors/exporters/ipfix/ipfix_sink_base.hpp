@@ -30,6 +30,8 @@ public:
   std::string name() const override { return name_; }
   void add(const v1::Record& rec) final;
   std::vector<sink_counter> counters() const override;
+  // The open message's records plus those the transport still queues.
+  uint64_t held_records() const final { return encoder_.pending_records() + queued_records(); }
 
   const sink_counters& stats() const { return c_; }
   const ipfix_encoder& encoder() const { return encoder_; }
@@ -43,6 +45,8 @@ protected:
   virtual bool admit() { return true; }
   // Extra counters of the transport.
   virtual void extra_counters(std::vector<sink_counter>&) const {}
+  // Records in finished messages the transport has not sent yet.
+  virtual uint64_t queued_records() const { return 0; }
 
   void send_templates();
   void send_stats();

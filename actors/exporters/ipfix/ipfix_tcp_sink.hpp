@@ -41,6 +41,7 @@ protected:
   void deliver(const uint8_t* data, size_t len, uint32_t records) override;
   bool admit() override;
   void extra_counters(std::vector<sink_counter>& out) const override;
+  uint64_t queued_records() const override { return buffered_records_; }
 
 private:
   struct pending {

@@ -125,6 +125,8 @@ public:
       finish_file();
   }
 
+  uint64_t held_records() const override { return buf_lines_; }
+
   std::vector<sink_counter> counters() const override {
     std::string label = std::string(text_kind_name(cfg_.kind)) + ":" + cfg_.path;
     return {

@@ -8,6 +8,7 @@
 
 #include "correlator/correlator.hpp"
 #include "correlator/expectations.hpp"
+#include "correlator/subscriber_source.hpp"
 
 using namespace metaprobe;
 
@@ -315,4 +316,33 @@ TEST_CASE("expectation table: learn, match, release cycles leave nothing behind"
   CHECK(t.counters().dropped == 0);
   CHECK(t.expectations() == 0);
   CHECK(t.bindings() == 0);
+}
+
+TEST_CASE("correlator: a replaced subscriber map applies from the next batch on (SIGHUP)") {
+  const auto client = v4(10, 9, 0, 1);
+  auto alice = std::make_shared<subscriber_map>();
+  alice->add(client, "alice");
+  auto bob = std::make_shared<subscriber_map>();
+  bob->add(client, "bob");
+  auto source = std::make_shared<subscriber_source>(alice);
+  correlator_options o;
+  o.subscriber_updates = source;
+  correlator c(o);
+  const auto f = flow(300, client, 40000, v4(10, 7, 0, 1), 80, sec);
+  auto login = [&]() {
+    export_batches out;
+    c.process({summary(f, 2 * sec)}, out);
+    const auto& g = out.groups[static_cast<int>(sink_group::fullflow)];
+    REQUIRE(!g.empty());
+    return g[0].fullflow().meta().login();
+  };
+  CHECK(login() == "alice");
+  const auto v = source->version();
+  source->replace(bob);
+  CHECK(source->version() != v);
+  alice.reset(); // the correlator's hold keeps nothing dangling either way
+  CHECK(login() == "bob");
+  source->replace(nullptr);
+  CHECK(login().empty());
+  CHECK(c.counters().logins_attached == 4); // two directions, two batches with a login
 }

@@ -201,3 +201,49 @@ TEST_CASE("publisher: tcp endpoints have no file to manage") {
   publisher pub(o);
   pub.finish();
 }
+
+TEST_CASE("publisher: batches carry their channel position and the drops before them") {
+  temp_dir d;
+  auto o = options(d.path);
+  o.channels = {clickstream_ipfix};
+  o.block_ms = 0; // no exporter yet: a send is a counted drop
+  publisher pub(o);
+  pub.publish(sink_group::clickstream, std::vector<v1::Record>(3, one_record())); // dropped
+  CHECK(pub.counters(clickstream_ipfix).records_dropped == 3);
+
+  zmq::context_t ctx(1);
+  zmq::socket_t pull(ctx, zmq::socket_type::pull);
+  pull.set(zmq::sockopt::rcvtimeo, 5000);
+  pull.set(zmq::sockopt::linger, 0);
+  pull.connect(channel_endpoint(o.endpoint_base, clickstream_ipfix));
+  // wait until the connection is up: a send succeeds
+  int sent_before = 0;
+  for (int i = 0; i < 200 && pub.counters(clickstream_ipfix).batches_sent == 0; ++i) {
+    pub.publish(sink_group::clickstream, std::vector<v1::Record>(1, one_record()));
+    if (pub.counters(clickstream_ipfix).batches_sent == 0)
+      ::usleep(10000);
+    ++sent_before;
+  }
+  REQUIRE(pub.counters(clickstream_ipfix).batches_sent == 1);
+  const uint64_t dropped = pub.counters(clickstream_ipfix).records_dropped;
+  pub.publish(sink_group::clickstream, std::vector<v1::Record>(2, one_record()));
+  pub.finish();
+
+  zmq::message_t m;
+  v1::RecordBatch b;
+  REQUIRE(pull.recv(m));
+  REQUIRE(b.ParseFromArray(m.data(), static_cast<int>(m.size())));
+  CHECK(b.records_before() == 3 + static_cast<uint64_t>(sent_before) - 1);
+  CHECK(b.dropped_before() == dropped);
+  CHECK(b.records_size() == 1);
+  REQUIRE(pull.recv(m));
+  REQUIRE(b.ParseFromArray(m.data(), static_cast<int>(m.size())));
+  CHECK(b.records_before() == 3 + static_cast<uint64_t>(sent_before));
+  CHECK(b.dropped_before() == dropped);
+  REQUIRE(pull.recv(m));
+  REQUIRE(b.ParseFromArray(m.data(), static_cast<int>(m.size())));
+  CHECK(b.end_of_stream());
+  CHECK(b.records_before() == 3 + static_cast<uint64_t>(sent_before) + 2);
+  CHECK(b.dropped_before() == dropped);
+  CHECK(b.total_records() == 3);
+}
