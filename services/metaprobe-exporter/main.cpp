@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/event_log.hpp"
 #include "core/stage_stats.hpp"
 #include "exporters/exporter.hpp"
 #include "exporters/ipfix/ipfix_sinks.hpp"
@@ -17,6 +18,9 @@ using namespace metaprobe;
 namespace {
 
 constexpr const char* process_name = "metaprobe-exporter";
+
+// dbg_log_mask bit of the `Statistics on NFLW_export` stat line.
+constexpr int64_t log_mask_export_stats = 0x80;
 
 // The text kinds that belong to a sink group.
 bool text_kind_in_group(text_kind k, sink_group g) {
@@ -48,6 +52,20 @@ std::vector<std::unique_ptr<sink>> make_sinks(const config& cfg, const channel& 
     sinks.push_back(make_text_sink(tc));
   }
   return sinks;
+}
+
+// Opens <log_dir>/<tag>_<kind>.log; a problem is logged (the exporter
+// runs on without that file). An empty log_dir turns the files off.
+bool open_event_log(event_log& log, const config& cfg, const std::string& tag, const char* kind) {
+  const std::string dir = cfg.str("log_dir");
+  if (dir.empty())
+    return false;
+  const std::string problem = log.open(event_log_path(dir, tag, kind));
+  if (!problem.empty()) {
+    spdlog::error("{}: {} lines are not written", problem, kind);
+    return false;
+  }
+  return true;
 }
 
 } // namespace
@@ -96,10 +114,21 @@ int main(int argc, char** argv) {
   if (sinks.empty())
     spdlog::warn("channel {} has no sink configured: records are counted only", ch.name());
 
+  const std::string log_tag = event_log_tag("exporter", ch.name(), instance);
+  event_log alert_log;
+  event_log stat_log;
+  const bool alerts = open_event_log(alert_log, *cfg, log_tag, "alert");
+  const bool stats_on = (cfg->integer("dbg_log_mask") & log_mask_export_stats) != 0 &&
+                        open_event_log(stat_log, *cfg, log_tag, "stat");
+
   exporter_options opts;
   opts.endpoint = channel_endpoint(cfg->str("channel_endpoint"), ch);
   opts.ch = ch;
   opts.instance = instance;
+  opts.stats_period = std::chrono::milliseconds(
+    static_cast<int64_t>(cfg->seconds("netflow_timeout") * 1000.0 + 0.5));
+  opts.alert_log = alerts ? &alert_log : nullptr;
+  opts.stat_log = stats_on ? &stat_log : nullptr;
   exporter ex(opts, std::move(sinks));
   std::string error;
   if (!ex.run(stop, error)) {
