@@ -62,7 +62,7 @@ bool open_event_log(event_log& log, const config& cfg, const std::string& tag, c
     return false;
   const std::string problem = log.open(event_log_path(dir, tag, kind));
   if (!problem.empty()) {
-    spdlog::error("{}: {} lines are not written", problem, kind);
+    spdlog::error("{}; {} lines are not written", problem, kind);
     return false;
   }
   return true;
