@@ -227,7 +227,7 @@ std::vector<key_spec> build_schema() {
   add(int_key("ipfix_observation_domain", 0, 4294967295LL - 64, "1",
               "observation domain id of the first exporter instance; instance N uses base+N"));
   add(int_key("ipfix_tcp_buffer", 0, 100000000, "100000",
-              "records buffered per TCP collector while it is unreachable; more are dropped"));
+              "records buffered per TCP collector while it is unreachable or not reading; more are dropped"));
   add(int_key("ipfix_max_string", 16, 65535, "4096",
               "longest string field exported; longer values are truncated"));
   add(duration_key("netflow_timeout", 1, 3600, "30",

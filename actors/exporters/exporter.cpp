@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "exporters/exporter.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
@@ -8,8 +10,19 @@
 
 namespace metaprobe {
 
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+using steady = std::chrono::steady_clock;
+
+microseconds us(steady::duration d) { return duration_cast<microseconds>(d); }
+
+} // namespace
+
 exporter::exporter(exporter_options opts, std::vector<std::unique_ptr<sink>> sinks)
-  : opts_(std::move(opts)), sinks_(std::move(sinks)) {
+  : opts_(std::move(opts)), sinks_(std::move(sinks)),
+    cycles_(us(opts_.tick), us(opts_.stats_period), steady::now()), alerts_(opts_.alert_interval) {
 }
 
 exporter::~exporter() = default;
@@ -60,22 +73,29 @@ bool exporter::run(const std::atomic<bool>& stop, std::string& error) {
     return false;
   }
   spdlog::info("exporter {}#{}: pulling from {}", opts_.ch.name(), opts_.instance, opts_.endpoint);
-  auto next_tick = std::chrono::steady_clock::now();
-  std::chrono::steady_clock::time_point drain_until{};
+  auto next_tick = steady::now(); // the sinks' first tick comes at once
+  cycles_ = send_cycle_stats(us(opts_.tick), us(opts_.stats_period), steady::now());
+  steady::duration busy{}; // work done in the current cycle
+  steady::time_point drain_until{};
   bool draining = false;
   for (;;) {
     if (stop.load() && !draining) {
       draining = true;
-      drain_until = std::chrono::steady_clock::now() + opts_.drain;
+      drain_until = steady::now() + opts_.drain;
     }
+    // wait for input until the next tick at most, so cycles are regular
+    auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_tick - steady::now());
+    wait = std::clamp(wait, std::chrono::milliseconds(0), opts_.tick);
+    if (draining) wait = std::min(wait, std::chrono::milliseconds(50));
     zmq::pollitem_t items[] = {{sock.handle(), 0, ZMQ_POLLIN, 0}};
     try {
-      zmq::poll(items, 1, draining ? std::chrono::milliseconds(50) : opts_.tick);
+      zmq::poll(items, 1, wait);
     } catch (const zmq::error_t& e) {
       if (e.num() != EINTR)
         throw;
       continue; // a signal (stop request) interrupted the wait
     }
+    const auto work_start = steady::now();
     bool eos = false;
     bool got = false;
     if (items[0].revents & ZMQ_POLLIN) {
@@ -91,7 +111,7 @@ bool exporter::run(const std::atomic<bool>& stop, std::string& error) {
         }
       }
     }
-    auto now = std::chrono::steady_clock::now();
+    auto now = steady::now();
     if (now >= next_tick) {
       auto wall = std::chrono::system_clock::now();
       if (opts_.on_tick)
@@ -100,17 +120,30 @@ bool exporter::run(const std::atomic<bool>& stop, std::string& error) {
         s->tick(wall);
       if (opts_.delivery)
         opts_.delivery->on_held(held());
-      next_tick = now + opts_.tick;
+      now = steady::now();
+      busy += now - work_start;
+      end_cycle(us(busy), now);
+      busy = {};
+      next_tick += opts_.tick;
+      if (next_tick <= now) next_tick = now + opts_.tick; // no catch-up burst after a long cycle
+    } else {
+      busy += now - work_start;
     }
     if (eos)
       break;
     if (draining && (!got || now >= drain_until))
       break;
   }
+  // the final flush is the last cycle (with what the current one did)
+  const auto flush_start = steady::now();
   for (auto& s : sinks_)
     s->flush();
   if (opts_.delivery)
     opts_.delivery->clean_exit(held());
+  const auto end = steady::now();
+  busy += end - flush_start;
+  end_cycle(us(busy), end);
+  finish_cycles(end);
   return true;
 }
 
@@ -119,6 +152,46 @@ uint64_t exporter::held() const {
   for (const auto& s : sinks_)
     most = std::max(most, s->held_records());
   return most;
+}
+
+uint64_t exporter::dropped_by(const sink& s) {
+  uint64_t n = 0;
+  for (const auto& c : s.counters())
+    if (c.name == "records_dropped") n += c.value;
+  return n;
+}
+
+void exporter::end_cycle(microseconds busy, steady::time_point now) {
+  last_cycle_.busy = busy;
+  last_cycle_.period = cycles_.cycle_period();
+  last_cycle_.overran = cycles_.end_cycle(busy);
+  counters_.send_cycles = cycles_.total_cycles();
+  counters_.send_cycle_overruns = cycles_.total_overruns();
+  counters_.max_send_cycle_us = static_cast<uint64_t>(cycles_.max_cycle_ever().count());
+  for (size_t i = 0; i < sinks_.size(); ++i)
+    if (auto text = alerts_.observe(i, sinks_[i]->name(), dropped_by(*sinks_[i]), last_cycle_, now))
+      write_alert(*text);
+  if (cycles_.period_due(now)) write_stat_line(now);
+}
+
+void exporter::finish_cycles(steady::time_point now) {
+  for (size_t i = 0; i < sinks_.size(); ++i)
+    if (auto text = alerts_.finish(i, sinks_[i]->name(), last_cycle_))
+      write_alert(*text);
+  if (cycles_.period_cycles() > 0) write_stat_line(now); // the last, partial period
+}
+
+void exporter::write_stat_line(steady::time_point now) {
+  const send_cycle_period p = cycles_.take_period(now);
+  if (!opts_.stat_log) return;
+  if (opts_.stat_log->append("STAT", std::chrono::system_clock::now(), format_nflw_stats(p)))
+    ++counters_.stat_lines;
+}
+
+void exporter::write_alert(const std::string& text) {
+  spdlog::debug("{}", text);
+  if (opts_.alert_log && opts_.alert_log->append("ALERT", std::chrono::system_clock::now(), text))
+    ++counters_.alert_lines;
 }
 
 void exporter::publish_counters(stage_stats& stats) const {
@@ -134,6 +207,11 @@ void exporter::publish_counters(stage_stats& stats) const {
     stats.set(p + "lost_in_process", d.lost_in_process);
     stats.set(p + "lost_in_transit", d.lost_in_transit);
   }
+  stats.set(p + "send_cycles", counters_.send_cycles);
+  stats.set(p + "send_cycle_overruns", counters_.send_cycle_overruns);
+  stats.set(p + "max_send_cycle_us", counters_.max_send_cycle_us);
+  stats.set(p + "stat_lines", counters_.stat_lines);
+  stats.set(p + "alert_lines", counters_.alert_lines);
   for (const auto& s : sinks_)
     for (const auto& c : s->counters())
       stats.set(p + s->name() + "." + c.name + (c.label.empty() ? "" : "{" + c.label + "}"),

@@ -8,6 +8,14 @@
 // Loss accounting: gaps in a producer's batch sequence and the publisher's
 // reported `dropped_records` are counted, so what was lost upstream shows in
 // this process's counters and final log line.
+//
+// Sending cycles (see send_cycles.hpp): every tick period is one cycle;
+// its busy time is measured, overruns counted. Every `stats_period` the
+// `Statistics on NFLW_export` line goes to `stat_log` (when set; the
+// service sets it when dbg_log_mask has bit 0x80), and once more at the
+// end of the run for the last, partial period (unless it has no cycle). Records a sink drops
+// (skips) make a rate-limited `[NFLW] very long operation` line in
+// `alert_log` (when set).
 
 #include <atomic>
 #include <chrono>
@@ -18,8 +26,10 @@
 #include <vector>
 
 #include "core/channels.hpp"
+#include "core/event_log.hpp"
 #include "core/stage_stats.hpp"
 #include "exporters/delivery_state.hpp"
+#include "exporters/send_cycles.hpp"
 #include "exporters/sink.hpp"
 
 namespace metaprobe {
@@ -39,6 +49,14 @@ struct exporter_options {
   // Called at every tick with the sinks; may rebuild some of them (SIGHUP
   // reload). May be empty.
   std::function<void(std::vector<std::unique_ptr<sink>>&)> on_tick;
+  // Period of the stat line (netflow_timeout).
+  std::chrono::milliseconds stats_period{30000};
+  // At most one alert line per sink this often; drops in between are
+  // reported by the next line.
+  std::chrono::milliseconds alert_interval{1000};
+  // Not owned, may be null (no lines); must outlive run().
+  event_log* stat_log = nullptr;
+  event_log* alert_log = nullptr;
 };
 
 struct exporter_counters {
@@ -48,6 +66,11 @@ struct exporter_counters {
   uint64_t sequence_gaps = 0;      // batches missing from a producer's sequence
   uint64_t upstream_dropped = 0;   // records the publisher reported dropped
   uint64_t end_of_stream = 0;
+  uint64_t send_cycles = 0;        // tick periods (sending cycles) ended
+  uint64_t send_cycle_overruns = 0; // ... whose busy time exceeded the period
+  uint64_t max_send_cycle_us = 0;  // longest busy time of a cycle
+  uint64_t stat_lines = 0;         // lines written to the stat log
+  uint64_t alert_lines = 0;        // lines written to the alert log
 };
 
 class exporter {
@@ -69,12 +92,23 @@ public:
 private:
   // Records the sinks still hold (the most any one holds).
   uint64_t held() const;
+  // A cycle ended with `busy` time of work at `now`: counts it, writes the
+  // alert lines due and, when the period is over, the stat line.
+  void end_cycle(std::chrono::microseconds busy, std::chrono::steady_clock::time_point now);
+  // End of run: the last partial period's stat line, waiting alerts.
+  void finish_cycles(std::chrono::steady_clock::time_point now);
+  void write_stat_line(std::chrono::steady_clock::time_point now);
+  void write_alert(const std::string& text);
+  static uint64_t dropped_by(const sink& s);
 
   exporter_options opts_;
   std::vector<std::unique_ptr<sink>> sinks_;
   exporter_counters counters_;
   uint64_t producer_ = 0;
   uint64_t last_sequence_ = 0;
+  send_cycle_stats cycles_;
+  drop_alerts alerts_;
+  drop_alerts::cycle last_cycle_;
 };
 
 } // namespace metaprobe

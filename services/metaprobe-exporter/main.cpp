@@ -11,6 +11,7 @@
 
 #include "control/control_plane.hpp"
 #include "control/exporter_tap.hpp"
+#include "core/event_log.hpp"
 #include "core/stage_stats.hpp"
 #include "exporters/channel_sinks.hpp"
 #include "exporters/delivery_state.hpp"
@@ -23,6 +24,23 @@ using namespace metaprobe;
 namespace {
 
 constexpr const char* process_name = "metaprobe-exporter";
+
+// dbg_log_mask bit of the `Statistics on NFLW_export` stat line.
+constexpr int64_t log_mask_export_stats = 0x80;
+
+// Opens <log_dir>/<tag>_<kind>.log; a problem is logged (the exporter
+// runs on without that file). An empty log_dir turns the files off.
+bool open_event_log(event_log& log, const config& cfg, const std::string& tag, const char* kind) {
+  const std::string dir = cfg.str("log_dir");
+  if (dir.empty())
+    return false;
+  const std::string problem = log.open(event_log_path(dir, tag, kind));
+  if (!problem.empty()) {
+    spdlog::error("{}; {} lines are not written", problem, kind);
+    return false;
+  }
+  return true;
+}
 
 } // namespace
 
@@ -74,6 +92,12 @@ int main(int argc, char** argv) {
   // endpoint and /metrics (control/exporter_tap.hpp).
   stage_stats stats;
   exporter_tap tap(stats, stats.actors().add("exporter:" + ch.name(), "exporter", instance));
+  const std::string log_tag = event_log_tag("exporter", ch.name(), instance);
+  event_log alert_log;
+  event_log stat_log;
+  const bool alerts = open_event_log(alert_log, *cfg, log_tag, "alert");
+  const bool stats_on = (cfg->integer("dbg_log_mask") & log_mask_export_stats) != 0 &&
+                        open_event_log(stat_log, *cfg, log_tag, "stat");
 
   exporter_options opts;
   opts.endpoint = channel_endpoint(cfg->str("channel_endpoint"), ch);
@@ -110,6 +134,10 @@ int main(int argc, char** argv) {
       spdlog::error("reload failed, the running configuration stays: {}", e.what());
     }
   };
+  opts.stats_period = std::chrono::milliseconds(
+    static_cast<int64_t>(cfg->seconds("netflow_timeout") * 1000.0 + 0.5));
+  opts.alert_log = alerts ? &alert_log : nullptr;
+  opts.stat_log = stats_on ? &stat_log : nullptr;
   exporter ex(opts, std::move(sinks));
   tap.attach(&ex);
   std::string error;

@@ -50,6 +50,7 @@ void ipfix_encoder::open_message() {
   len_ = header_size;
   set_id_ = 0;
   msg_records_ = 0;
+  msg_stats_ = 0;
   msg_seq_ = records_total_;
 }
 
@@ -180,6 +181,7 @@ void ipfix_encoder::add_exporter_stats(const exporter_stats& s) {
   }
   if (msg_records_ == 0) msg_seq_ = records_total_;
   ++msg_records_;
+  ++msg_stats_;
   ++records_total_;
   ++counters_.stats_records;
 }
@@ -197,19 +199,21 @@ void ipfix_encoder::flush() {
   put32(8, static_cast<uint32_t>(msg_records_ ? msg_seq_ : records_total_));
   put32(12, cfg_.observation_domain_id);
   const size_t len = len_;
-  const uint32_t records = msg_records_;
+  const uint32_t records = msg_records_ - msg_stats_;
   len_ = 0;
   msg_records_ = 0;
+  msg_stats_ = 0;
   ++counters_.messages;
   counters_.octets += len;
   if (on_message_) on_message_(buf_.data(), len, records);
 }
 
 uint32_t ipfix_encoder::reset() {
-  const uint32_t discarded = msg_records_;
+  const uint32_t discarded = msg_records_ - msg_stats_;
   len_ = 0;
   set_id_ = 0;
   msg_records_ = 0;
+  msg_stats_ = 0;
   records_total_ = 0;
   msg_seq_ = 0;
   return discarded;

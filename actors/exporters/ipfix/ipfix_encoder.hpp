@@ -65,7 +65,10 @@ struct encoder_counters {
   uint64_t bad_address = 0;
 };
 
-// (data, length, data records in the message)
+// (data, length, flow records in the message). Flow records are the data
+// records of add(); statistics records are data records too (they count in
+// the sequence number) but not here, so a sink's records_sent /
+// records_dropped count exactly the records it was given.
 using message_handler = std::function<void(const uint8_t*, size_t, uint32_t)>;
 
 // Bit of a template kind in a kind mask.
@@ -98,11 +101,12 @@ public:
   // they advance the sequence number so the collector sees the loss.
   void note_dropped(uint32_t n) { records_total_ += n; }
   // Starts a new transport session: the open message is discarded, the
-  // sequence number restarts at 0. Returns the data records discarded.
+  // sequence number restarts at 0. Returns the flow records discarded.
   uint32_t reset();
 
   uint32_t sequence() const { return static_cast<uint32_t>(records_total_); }
-  uint32_t pending_records() const { return msg_records_; }
+  // Flow records in the open message (statistics records not counted).
+  uint32_t pending_records() const { return msg_records_ - msg_stats_; }
   size_t pending_octets() const { return len_; }
   size_t max_message_size() const { return cap_; }
   const encoder_counters& counters() const { return counters_; }
@@ -124,7 +128,8 @@ private:
   size_t len_ = 0;       // 0: no message open
   size_t set_start_ = 0; // offset of the open set's header
   uint16_t set_id_ = 0;  // 0: no set open
-  uint32_t msg_records_ = 0;
+  uint32_t msg_records_ = 0;   // data records in the open message
+  uint32_t msg_stats_ = 0;     // ... of which statistics records
   uint64_t msg_seq_ = 0;
   uint64_t records_total_ = 0; // sequence counter (records sent or dropped)
   encoder_counters counters_;

@@ -11,7 +11,8 @@ namespace metaprobe::ipfix {
 
 ipfix_file_sink::ipfix_file_sink(const ipfix_sink_config& cfg)
   : ipfix_sink_base("ipfix:file:" + cfg.file_path, cfg.file_path, ipfix_kind_mask(cfg),
-                    make_encoder_config(cfg, cfg.stream_message_size, false)) {
+                    make_encoder_config(cfg, cfg.stream_message_size, cfg.stats_interval_s > 0)) {
+  stats_interval_ = std::chrono::seconds(cfg.stats_interval_s);
   f_ = std::fopen(cfg.file_path.c_str(), "wb");
   if (!f_)
     throw std::runtime_error("IPFIX file " + cfg.file_path + ": cannot create: " + std::strerror(errno));
@@ -20,6 +21,7 @@ ipfix_file_sink::ipfix_file_sink(const ipfix_sink_config& cfg)
 }
 
 ipfix_file_sink::~ipfix_file_sink() {
+  if (stats_interval_.count() > 0) send_stats(); // the final figures close the file
   flush();
   if (f_) std::fclose(f_);
 }
@@ -38,7 +40,10 @@ void ipfix_file_sink::deliver(const uint8_t* data, size_t len, uint32_t records)
   c_.records_sent += records;
 }
 
-void ipfix_file_sink::tick(std::chrono::system_clock::time_point) { flush(); }
+void ipfix_file_sink::tick(std::chrono::system_clock::time_point now) {
+  periodic_stats(now);
+  flush();
+}
 
 void ipfix_file_sink::flush() {
   encoder_.flush();

@@ -4,7 +4,11 @@
 // of the file. Messages may be up to stream_message_size octets (default
 // 65535), so a record up to ~65 KB fits. The file is created (truncated)
 // at construction; tick() and flush() push buffered messages to the file.
-// No statistics options records are written to files.
+// With stats_interval_s > 0 an exporter statistics options record (RFC 7011
+// section 4.3, template 1100) is written every stats_interval_s (the same
+// rule as the UDP and TCP sinks: the first tick starts the interval) and
+// once more when the sink is destroyed (file closed), so a finished file
+// ends with the final figures.
 
 #include <cstdio>
 

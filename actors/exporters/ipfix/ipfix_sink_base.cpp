@@ -37,12 +37,23 @@ void ipfix_sink_base::send_templates() {
 }
 
 void ipfix_sink_base::send_stats() {
+  encoder_.flush(); // the figures cover every record before the statistics record
   exporter_stats s;
   s.messages = c_.messages_sent;
   s.octets = c_.octets_sent;
   s.records = c_.records_sent;
   s.not_sent = c_.records_dropped;
   encoder_.add_exporter_stats(s);
+}
+
+void ipfix_sink_base::periodic_stats(std::chrono::system_clock::time_point now) {
+  if (stats_interval_.count() <= 0) return;
+  if (last_stats_ == std::chrono::system_clock::time_point{}) {
+    last_stats_ = now;
+  } else if (now - last_stats_ >= stats_interval_) {
+    send_stats();
+    last_stats_ = now;
+  }
 }
 
 std::vector<sink_counter> ipfix_sink_base::counters() const {

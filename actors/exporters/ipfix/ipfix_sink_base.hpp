@@ -50,6 +50,10 @@ protected:
 
   void send_templates();
   void send_stats();
+  // The statistics rule of every sink: with stats_interval_ > 0 the first
+  // call starts the interval, later calls send a statistics record when
+  // stats_interval_ has passed since the last one.
+  void periodic_stats(std::chrono::system_clock::time_point now);
   static uint32_t unix_now();
 
   std::string name_;
@@ -57,6 +61,8 @@ protected:
   uint32_t kind_mask_;
   ipfix_encoder encoder_;
   sink_counters c_;
+  std::chrono::seconds stats_interval_{0}; // set by the transport; 0: no statistics records
+  std::chrono::system_clock::time_point last_stats_{};
 };
 
 // encoder_config for a sink from its group config.

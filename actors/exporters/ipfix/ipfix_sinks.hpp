@@ -35,10 +35,10 @@ struct ipfix_sink_config {
   uint32_t observation_domain_id = 0;
   std::string device;                      // ipfix_dev: SO_BINDTODEVICE; empty: routing table
   uint32_t max_string_length = 1024;       // octets per string / octetArray value
-  uint32_t stats_interval_s = 60;          // exporter statistics record (UDP/TCP); 0: off
-  // TCP: records buffered per collector while it is unreachable, and
-  // octets buffered in any state; beyond either, records are dropped and
-  // counted.
+  uint32_t stats_interval_s = 60;          // exporter statistics record (UDP/TCP/file); 0: off
+  // TCP: records buffered per collector while it is unreachable or does
+  // not read, and octets buffered in any state; beyond either, records are
+  // dropped and counted.
   size_t tcp_buffer_records = 100000;
   size_t tcp_buffer_bytes = 64u << 20;
   uint32_t tcp_reconnect_min_ms = 1000;    // backoff doubles up to the max

@@ -19,7 +19,8 @@ ipfix_tcp_sink::ipfix_tcp_sink(const ipfix_sink_config& cfg, const std::string& 
   : ipfix_sink_base("ipfix:tcp:" + collector, collector, ipfix_kind_mask(cfg),
                     make_encoder_config(cfg, cfg.stream_message_size, cfg.stats_interval_s > 0)),
     cfg_(cfg), collector_(collector), addr_(resolve_endpoint(collector, SOCK_STREAM)),
-    backoff_(std::max<uint32_t>(cfg.tcp_reconnect_min_ms, 1)), stats_interval_(cfg.stats_interval_s) {
+    backoff_(std::max<uint32_t>(cfg.tcp_reconnect_min_ms, 1)) {
+  stats_interval_ = std::chrono::seconds(cfg.stats_interval_s);
   if (!cfg_.device.empty()) {
     // fail now, with a clear error, rather than on every reconnect
     int probe = ::socket(addr_.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -160,9 +161,15 @@ void ipfix_tcp_sink::pump() {
 }
 
 bool ipfix_tcp_sink::admit() {
-  // While connected only the octet bound applies (checked in deliver());
-  // while the collector is unreachable at most tcp_buffer_records wait.
-  if (state_ == state::connected) return true;
+  // At most tcp_buffer_records records wait in this process: while the
+  // collector is unreachable (with the message being built), and while it
+  // is connected but does not read (messages the kernel has not taken).
+  // The octet bound is checked in deliver().
+  if (state_ == state::connected) {
+    if (buffered_records_ < cfg_.tcp_buffer_records) return true;
+    log_drop("collector not reading, send buffer full");
+    return false;
+  }
   if (buffered_records_ + encoder_.pending_records() < cfg_.tcp_buffer_records) return true;
   log_drop("collector unreachable and buffer full");
   return false;
@@ -193,14 +200,7 @@ void ipfix_tcp_sink::deliver(const uint8_t* data, size_t len, uint32_t records) 
 
 void ipfix_tcp_sink::tick(std::chrono::system_clock::time_point now) {
   check_peer_closed();
-  if (stats_interval_.count() > 0) {
-    if (last_stats_ == std::chrono::system_clock::time_point{}) {
-      last_stats_ = now;
-    } else if (now - last_stats_ >= stats_interval_) {
-      send_stats();
-      last_stats_ = now;
-    }
-  }
+  periodic_stats(now);
   encoder_.flush(); // goes through deliver() -> pump()
   pump();
 }

@@ -6,10 +6,13 @@
 //
 // Each connection is a new transport session: the encoder restarts
 // (sequence 0) and the templates lead the stream. Messages wait in a
-// buffer bounded by tcp_buffer_bytes; while the collector is unreachable
-// (connecting, or waiting to reconnect) at most tcp_buffer_records records
-// wait. Records beyond either bound are dropped and counted. When an established connection breaks, what it had not sent
-// is dropped (counted) and a new session starts. Reconnects back off
+// buffer bounded by tcp_buffer_bytes and by tcp_buffer_records records:
+// while the collector is unreachable (connecting, or waiting to reconnect)
+// and while it is connected but does not read (the kernel takes nothing
+// more; the message being built may add one message's records to the
+// bound). Records beyond either bound are dropped and counted. When an
+// established connection breaks, what it had not sent is dropped (counted)
+// and a new session starts. Reconnects back off
 // exponentially from tcp_reconnect_min_ms up to tcp_reconnect_max_ms.
 
 #include <chrono>
@@ -68,8 +71,6 @@ private:
   size_t buffered_bytes_ = 0;
   std::chrono::milliseconds backoff_;
   std::chrono::steady_clock::time_point next_attempt_{};
-  std::chrono::seconds stats_interval_;
-  std::chrono::system_clock::time_point last_stats_{};
   uint64_t connects_ = 0;
   uint64_t connect_failures_ = 0;
   uint64_t disconnects_ = 0;

@@ -16,7 +16,8 @@ namespace metaprobe::ipfix {
 ipfix_udp_sink::ipfix_udp_sink(const ipfix_sink_config& cfg, const std::string& collector)
   : ipfix_sink_base("ipfix:udp:" + collector, collector, ipfix_kind_mask(cfg),
                     make_encoder_config(cfg, cfg.mtu, cfg.stats_interval_s > 0)),
-    refresh_(cfg.template_refresh_s), stats_interval_(cfg.stats_interval_s) {
+    refresh_(cfg.template_refresh_s) {
+  stats_interval_ = std::chrono::seconds(cfg.stats_interval_s);
   const std::string what = "IPFIX UDP collector " + collector;
   socket_address sa = resolve_endpoint(collector, SOCK_DGRAM);
   fd_ = ::socket(sa.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -54,14 +55,7 @@ bool ipfix_udp_sink::admit() {
 void ipfix_udp_sink::tick(std::chrono::system_clock::time_point now) {
   if (!templates_sent_ || (refresh_.count() > 0 && now - last_templates_ >= refresh_))
     refresh_templates(now);
-  if (stats_interval_.count() > 0) {
-    if (last_stats_ == std::chrono::system_clock::time_point{}) {
-      last_stats_ = now;
-    } else if (now - last_stats_ >= stats_interval_) {
-      send_stats();
-      last_stats_ = now;
-    }
-  }
+  periodic_stats(now);
   encoder_.flush();
 }
 

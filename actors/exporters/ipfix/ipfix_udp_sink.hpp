@@ -32,10 +32,8 @@ private:
 
   int fd_ = -1;
   std::chrono::seconds refresh_;
-  std::chrono::seconds stats_interval_;
   bool templates_sent_ = false;
   std::chrono::system_clock::time_point last_templates_{};
-  std::chrono::system_clock::time_point last_stats_{};
   int last_errno_ = 0;
   std::chrono::steady_clock::time_point last_error_log_{};
 };

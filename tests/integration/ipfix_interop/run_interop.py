@@ -5,8 +5,10 @@
 1. ipfix_write_samples writes an RFC 5655 file with records of every
    template kind and family (spec/templates.tsv), in UDP-sized messages.
 2. libfixbuf's `ipfixDump --in FILE --element-file config/ipfix/...`:
-   exits 0, nothing on stderr, record counts match, every metaprobe (PEN
-   43823) element is shown by its name, not as a number.
+   exits 0, nothing on stderr, record counts match (plus the exporter
+   statistics options record the file ends with, shown with its figures),
+   every metaprobe (PEN 43823) element is shown by its name, not as a
+   number.
 3. The same messages as UDP/4739 packets in a pcap, read by
    `tshark -r X -d udp.port==4739,cflow -V`: no malformed packets or expert
    errors, one flow per record, every template id decoded.
@@ -103,6 +105,10 @@ def main():
     spec = read_spec(a.spec)
     n_templates = len(spec)
     expected = n_templates * a.per_template
+    # The file sink closes the file with one exporter statistics record
+    # (options template 1100, RFC 7011 4.3): one more template and one more
+    # data record for the independent decoders.
+    stats = 1
     os.makedirs(a.workdir, exist_ok=True)
     ipfix_file = os.path.join(a.workdir, "samples.ipfix")
     pcap_file = os.path.join(a.workdir, "samples.pcap")
@@ -121,9 +127,12 @@ def main():
     m = re.search(r"File Stats: (\d+) Messages, (\d+) Data Records, (\d+) Template Records", out)
     if not m:
         fail("ipfixDump: no file statistics line")
-    if int(m.group(1)) != len(msgs) or int(m.group(2)) != expected or int(m.group(3)) != n_templates:
+    if (int(m.group(1)) != len(msgs) or int(m.group(2)) != expected + stats
+            or int(m.group(3)) != n_templates + stats):
         fail("ipfixDump counted %s messages, %s data records, %s templates; expected %d, %d, %d"
-             % (m.group(1), m.group(2), m.group(3), len(msgs), expected, n_templates))
+             % (m.group(1), m.group(2), m.group(3), len(msgs), expected + stats, n_templates + stats))
+    if not re.search(r"exportedFlowRecordTotalCount : %d$" % expected, out, re.M):
+        fail("ipfixDump: no exporter statistics record counting %d records" % expected)
     shown = set()
     for line in out.splitlines():
         dm = re.match(r"\s*\((\d+)/(\d+)\)\s+(\S+)\s*:", line)
@@ -153,11 +162,11 @@ def main():
     if bad:
         fail("tshark reports problems:\n  " + "\n  ".join(bad[:10]))
     flows = len(re.findall(r"^\s+Flow \d+$", out, re.M))
-    if flows != expected:
-        fail("tshark shows %d flows, expected %d" % (flows, expected))
+    if flows != expected + stats:
+        fail("tshark shows %d flows, expected %d" % (flows, expected + stats))
     ids = set(int(x) for x in re.findall(r"FlowSet Id: \(Data\) \((\d+)\)", out))
-    if len(ids) != n_templates:
-        fail("tshark decoded data sets of %d templates, expected %d" % (len(ids), n_templates))
+    if len(ids) != n_templates + stats or 1100 not in ids:
+        fail("tshark decoded data sets of %d templates, expected %d (with 1100)" % (len(ids), n_templates + stats))
 
     # --- metaprobe-receiver ---
     rc, out, err = run([a.receiver, "--listen", "file:" + ipfix_file, "--format", "json"])

@@ -322,4 +322,22 @@ TEST_CASE("exporter statistics options template and record") {
   CHECK(dec.stats().options_records == 1);
   CHECK(dec.stats().data_records == 1);
   CHECK(enc.sequence() == 2); // options records are data records too
+  // ... but the handler is told the flow records only (sink counters)
+  REQUIRE(cap.records.size() == 1);
+  CHECK(cap.records[0] == 1);
+  // a message of statistics alone carries no flow record; the next
+  // message's sequence number still counts the statistics record
+  enc.add_exporter_stats({6, 7000, 71, 8});
+  CHECK(enc.pending_records() == 0);
+  enc.flush();
+  enc.add(small_dns(2));
+  enc.flush();
+  REQUIRE(cap.records.size() == 3);
+  CHECK(cap.records[1] == 0);
+  CHECK(cap.records[2] == 1);
+  CHECK(seq_of(cap.msgs[2]) == 3);
+  // reset() reports discarded flow records only
+  enc.add_exporter_stats({7, 8000, 72, 8});
+  enc.add(small_dns(3));
+  CHECK(enc.reset() == 1);
 }

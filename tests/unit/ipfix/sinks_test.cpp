@@ -245,6 +245,107 @@ TEST_CASE("file sink writes an RFC 5655 file the receiver reads back") {
   std::remove(path.c_str());
 }
 
+TEST_CASE("file sink: exporter statistics every stats_interval_s and at close") {
+  const std::string path = temp_path("stats.ipfix");
+  ipfix_sink_config c = dns_config();
+  c.file_path = path;
+  c.stats_interval_s = 10;
+  const auto t0 = std::chrono::system_clock::now();
+  {
+    ipfix::ipfix_file_sink s(c);
+    for (uint32_t i = 0; i < 30; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv4, i));
+    s.tick(t0);         // starts the interval
+    s.tick(t0 + 9s);    // not yet
+    for (uint32_t i = 0; i < 20; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv6, i));
+    s.tick(t0 + 10s);   // one statistics record: 50 records so far
+    s.tick(t0 + 15s);
+    for (uint32_t i = 0; i < 5; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv4, i));
+    s.flush();
+    CHECK(counter(s, "records_sent") == 55);
+  } // closing writes the final figures
+
+  ipfix::receiver_options o;
+  o.listen = "file:" + path;
+  o.include_options = true;
+  std::vector<std::map<std::string, uint64_t>> stats;
+  std::vector<std::string> order;
+  ipfix_receiver rx(o, [&](const decoded_record& r) {
+    order.emplace_back(r.kind);
+    if (!r.options) return;
+    CHECK(r.kind == "exporter_stats");
+    std::map<std::string, uint64_t> f;
+    for (const auto& d : r.fields) f[std::string(d.name)] = d.number;
+    stats.push_back(f);
+  });
+  std::atomic<bool> stop{false};
+  CHECK(rx.run(stop) == ipfix_receiver::stop_reason::end_of_file);
+  CHECK(rx.decoder().stats().decode_errors == 0);
+  CHECK(rx.decoder().stats().sequence_gaps == 0);
+  CHECK(rx.decoder().stats().data_records == 55);
+  REQUIRE(stats.size() == 2);
+  CHECK(stats[0]["exportedFlowRecordTotalCount"] == 50);
+  CHECK(stats[0]["notSentFlowTotalCount"] == 0);
+  CHECK(stats[0]["observationDomainId"] == 5);
+  CHECK(stats[1]["exportedFlowRecordTotalCount"] == 55); // flow records: statistics not counted
+  CHECK(stats[1]["exportedMessageTotalCount"] >= 2);
+  REQUIRE(order.size() == 57);
+  CHECK(order[50] == "exporter_stats"); // after the first 50 records
+  CHECK(order.back() == "exporter_stats"); // the file ends with the final figures
+  std::remove(path.c_str());
+
+  // stats_interval_s = 0: no statistics records, no options template
+  c.stats_interval_s = 0;
+  {
+    ipfix::ipfix_file_sink s(c);
+    s.add(test::sample_record(template_kind::dns, ip_family::ipv4, 1));
+    s.tick(t0);
+    s.tick(t0 + 1h);
+  }
+  ipfix_receiver rx2(o, [&](const decoded_record&) {});
+  CHECK(rx2.run(stop) == ipfix_receiver::stop_reason::end_of_file);
+  CHECK(rx2.decoder().stats().options_records == 0);
+  CHECK(rx2.decoder().stats().data_records == 1);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("TCP sink: a collector that stops reading -> bounded buffer, drops counted") {
+  local_socket listener(SOCK_STREAM);
+  int small = 4096;
+  setsockopt(listener.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small); // inherited by accepted
+  ipfix_sink_config c = dns_config();
+  c.tcp_buffer_records = 20;
+  c.tcp_flush_timeout_ms = 50;
+  ipfix_tcp_sink s(c, listener.address());
+  for (int i = 0; i < 50 && s.current_state() != ipfix_tcp_sink::state::connected; ++i) {
+    s.tick(std::chrono::system_clock::now());
+    std::this_thread::sleep_for(2ms);
+  }
+  REQUIRE(s.current_state() == ipfix_tcp_sink::state::connected);
+  const int conn = ::accept(listener.fd, nullptr, nullptr); // accepted, never read
+  REQUIRE(conn >= 0);
+  uint32_t n = 0;
+  // large records until the kernel buffers are full and the sink drops
+  for (; n < 200000 && counter(s, "records_dropped") == 0; ++n) {
+    v1::Record r = test::sample_record(template_kind::dns, ip_family::ipv4, n);
+    r.mutable_dns()->set_rdata(std::string(900, 'r'));
+    s.add(r);
+    if (n % 64 == 0) s.tick(std::chrono::system_clock::now());
+  }
+  CHECK(counter(s, "records_dropped") > 0);
+  CHECK(s.current_state() == ipfix_tcp_sink::state::connected); // still connected
+  // the bound applies at admission: plus at most the message being built
+  // (65535 octets, about 60 of these records)
+  CHECK(counter(s, "buffered_records") <= 20 + 70);
+  // from now on every record is dropped: nothing drains
+  const uint64_t before = counter(s, "records_dropped");
+  for (uint32_t i = 0; i < 100; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv4, i));
+  CHECK(counter(s, "records_dropped") >= before + 100 - 1);
+  s.flush(); // gives up after the timeout
+  CHECK(counter(s, "records_in") ==
+        counter(s, "records_sent") + counter(s, "records_dropped") + counter(s, "buffered_records"));
+  ::close(conn);
+}
+
 TEST_CASE("TCP sink: buffers while connecting, templates on each connection, reconnects") {
   local_socket listener(SOCK_STREAM);
   ipfix_sink_config c = dns_config();
