@@ -365,7 +365,8 @@ bool ipfix_decoder::decode(uint64_t session, const uint8_t* data, size_t len, co
       ++stats_.limit_drops;
       return false;
     }
-    if (sit == sessions_.end()) sit = sessions_.emplace(session, std::make_unique<session_state>()).first;
+    if (sit == sessions_.end())
+      sit = sessions_.emplace(session, std::make_unique<session_state>()).first;
     sit->second->active = true;
     ++active_sessions_;
   }

@@ -65,7 +65,8 @@ void ipfix_tcp_sink::update_acks() {
   if (fd_ < 0 || unacked_.empty()) return;
   int outq = 0;
   if (::ioctl(fd_, SIOCOUTQ, &outq) != 0 || outq < 0) return; // nothing learnt
-  const uint64_t acked = stream_written_ - std::min<uint64_t>(stream_written_, static_cast<uint64_t>(outq));
+  const uint64_t unacked = std::min<uint64_t>(stream_written_, static_cast<uint64_t>(outq));
+  const uint64_t acked = stream_written_ - unacked;
   while (!unacked_.empty() && unacked_.front().end <= acked) {
     const in_flight& m = unacked_.front();
     ++c_.messages_sent;

@@ -107,7 +107,8 @@ private:
   uint64_t connects_ = 0;
   uint64_t connect_failures_ = 0;
   uint64_t disconnects_ = 0;
-  uint64_t records_lost_in_flight_ = 0; // written, unacknowledged when the connection broke or was aborted
+  // written, unacknowledged when the connection broke or was aborted
+  uint64_t records_lost_in_flight_ = 0;
   std::chrono::steady_clock::time_point last_drop_log_{};
 };
 

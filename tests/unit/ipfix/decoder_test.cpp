@@ -373,7 +373,8 @@ TEST_CASE("a late collector: records before the first template are counted by se
   enc.add_templates(mask); // msgs[0]: missed by the collector
   enc.flush();
   auto add = [&](int n) {
-    for (int i = 0; i < n; ++i) enc.add(test::sample_record(template_kind::dns, ip_family::ipv4, static_cast<uint32_t>(i)));
+    for (int i = 0; i < n; ++i)
+      enc.add(test::sample_record(template_kind::dns, ip_family::ipv4, static_cast<uint32_t>(i)));
     enc.flush();
   };
   add(10); // msgs[1], sequence 0
@@ -411,7 +412,8 @@ TEST_CASE("a late collector: records before the first template are counted by se
 }
 
 TEST_CASE("decode errors are reported per exporter; an ended session keeps its report") {
-  auto msgs = encode({test::sample_record(template_kind::dns, ip_family::ipv4)}, kind_bit(template_kind::dns));
+  auto msgs =
+    encode({test::sample_record(template_kind::dns, ip_family::ipv4)}, kind_bit(template_kind::dns));
   REQUIRE(msgs.size() == 2);
   ipfix_decoder dec;
   dec.decode(1, msgs[0].data(), msgs[0].size(), nullptr);
