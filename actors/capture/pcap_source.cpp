@@ -68,7 +68,9 @@ pcap_source::~pcap_source() {
 // Opens `path` for in-place reading when it is a classic pcap file; leaves
 // the source on libpcap's copying path otherwise.
 void pcap_source::map_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO (read through libpcap) whose writer is gone must not
+  // block this second open; regular files ignore the flag
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return;
   struct stat st {};

@@ -11,7 +11,9 @@
 // batch never spans two), unmapped when their last batch is gone, so the
 // resident set stays small whatever the file size. libpcap still opens the file first and so validates its
 // header and names its link type. pcapng files and live interfaces go
-// through libpcap, and each frame is copied once into batch.arena.
+// through libpcap, and each frame is copied once into batch.arena. So do
+// FIFOs (pcap:PATH of a named pipe): frames are read as the writer sends
+// them, a read waits for the next one, the writer closing is the end of file.
 // set_zero_copy(false) forces the copying path for classic files too.
 //
 // Ownership and threading: a pcap_source is used by one thread at a time.

@@ -228,6 +228,9 @@ std::vector<key_spec> build_schema() {
               "observation domain id of the first exporter instance; instance N uses base+N"));
   add(int_key("ipfix_tcp_buffer", 0, 100000000, "100000",
               "records buffered per TCP collector while it is unreachable or not reading; more are dropped"));
+  add(duration_key("ipfix_tcp_reconnect_max", 0.01, 3600, "30",
+                   "longest wait between two connection attempts to a TCP collector (the wait "
+                   "starts at 1 s, or this if smaller, and doubles)"));
   add(int_key("ipfix_max_string", 16, 65535, "4096",
               "longest string field exported; longer values are truncated"));
   add(duration_key("netflow_timeout", 1, 3600, "30",

@@ -25,7 +25,12 @@ void usage(std::FILE* to) {
                "          [--output FILE] [--count N] [--idle-exit SECONDS] [--options]\n"
                "Prints one IPFIX record per line. JSON keys are the field names of\n"
                "spec/templates.tsv plus \"template\" and \"family\". --options also prints\n"
-               "options records (exporter statistics). A summary goes to stderr on exit.\n",
+               "options records (exporter statistics).\n"
+               "stderr: a line when a session (UDP peer, TCP connection, file) starts and\n"
+               "when a TCP connection or the file ends, and a summary on exit: records per\n"
+               "template, decode errors and sequence gaps per exporter (session and\n"
+               "observation domain). With --format json the session lines are JSON and a\n"
+               "JSON summary line {\"summary\":...} follows the text summary.\n",
                process_name);
 }
 
@@ -34,30 +39,6 @@ bool parse_number(const std::string& text, double& out) {
   errno = 0;
   out = std::strtod(text.c_str(), &end);
   return errno == 0 && end && *end == '\0' && !text.empty() && out >= 0;
-}
-
-void print_summary(const ipfix::ipfix_receiver& rx) {
-  const auto& s = rx.decoder().stats();
-  std::fprintf(stderr,
-               "%s: %llu message(s), %llu record(s) printed, %llu data + %llu options record(s) "
-               "decoded, %llu decode error(s), %llu framing error(s), %llu sequence gap(s) "
-               "(%llu record(s) lost), %llu set(s) without template\n",
-               process_name, static_cast<unsigned long long>(s.messages),
-               static_cast<unsigned long long>(rx.records()),
-               static_cast<unsigned long long>(s.data_records),
-               static_cast<unsigned long long>(s.options_records),
-               static_cast<unsigned long long>(s.decode_errors),
-               static_cast<unsigned long long>(rx.framing_errors()),
-               static_cast<unsigned long long>(s.sequence_gaps),
-               static_cast<unsigned long long>(s.records_lost),
-               static_cast<unsigned long long>(s.sets_without_template));
-  for (const auto& [kind, n] : s.records_per_kind)
-    std::fprintf(stderr, "  records %s: %llu\n", kind.c_str(), static_cast<unsigned long long>(n));
-  for (const auto& d : rx.decoder().domains())
-    std::fprintf(stderr, "  exporter %s domain %u: %llu message(s), %llu record(s), %llu gap(s), %llu lost\n",
-                 rx.session_name(d.session).c_str(), d.domain,
-                 static_cast<unsigned long long>(d.messages), static_cast<unsigned long long>(d.records),
-                 static_cast<unsigned long long>(d.gaps), static_cast<unsigned long long>(d.lost));
 }
 
 } // namespace
@@ -147,11 +128,24 @@ int main(int argc, char** argv) {
       std::fwrite(line.data(), 1, line.size(), out);
       std::fflush(out); // one line at a time: tests tail the output
     });
+    rx.on_session([&](ipfix::ipfix_receiver::session_event ev, uint64_t session) {
+      const std::string text = ipfix::format_session_event(rx, ev, session, fmt);
+      if (fmt == ipfix::output_format::json)
+        std::fputs(text.c_str(), stderr);
+      else
+        for (size_t b = 0, e; b < text.size(); b = e + 1) {
+          e = text.find('\n', b);
+          std::fprintf(stderr, "%s: %s\n", process_name, text.substr(b, e - b).c_str());
+        }
+    });
     if (!rx.local_address().empty())
       std::fprintf(stderr, "%s: listening on %s:%s\n", process_name, opts.listen.substr(0, 3).c_str(),
                    rx.local_address().c_str());
     const auto why = rx.run(stop);
-    print_summary(rx);
+    const std::string summary = ipfix::format_summary(rx, ipfix::output_format::text);
+    std::fprintf(stderr, "%s: %s", process_name, summary.c_str());
+    if (fmt == ipfix::output_format::json)
+      std::fputs(ipfix::format_summary(rx, ipfix::output_format::json).c_str(), stderr);
     if (why == ipfix::ipfix_receiver::stop_reason::error) rc = service::exit_failure;
   } catch (const std::exception& e) {
     service::fail(process_name, e.what());

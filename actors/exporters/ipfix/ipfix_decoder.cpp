@@ -73,13 +73,16 @@ struct ipfix_decoder::template_info {
 
 struct ipfix_decoder::session_state {
   struct seq_state {
-    bool known = false;
+    bool known = false;      // `expected` can be checked
     uint32_t expected = 0;
-    uint64_t messages = 0;
-    uint64_t records = 0;
-    uint64_t gaps = 0;
-    uint64_t lost = 0;
+    // the previous message had a data set without template: its sequence
+    // number and the records decoded from it
+    bool unknown_pending = false;
+    uint32_t unknown_seq = 0;
+    uint32_t unknown_decoded = 0;
+    domain_report report;
   };
+  bool active = true;
   // key: domain << 16 | template id
   std::unordered_map<uint64_t, std::unique_ptr<template_info>> templates;
   std::map<uint32_t, seq_state> domains;
@@ -88,15 +91,26 @@ struct ipfix_decoder::session_state {
 ipfix_decoder::ipfix_decoder(decoder_limits limits) : limits_(limits) {}
 ipfix_decoder::~ipfix_decoder() = default;
 
-void ipfix_decoder::end_session(uint64_t session) { sessions_.erase(session); }
+void ipfix_decoder::end_session(uint64_t session) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end() || !it->second->active) return;
+  it->second->templates.clear();
+  it->second->active = false;
+  --active_sessions_;
+}
 
 std::vector<domain_report> ipfix_decoder::domains() const {
   std::vector<domain_report> out;
-  for (const auto& [sid, s] : sessions_) {
-    for (const auto& [dom, st] : s->domains) {
-      out.push_back({sid, dom, st.messages, st.records, st.gaps, st.lost});
-    }
-  }
+  for (const auto& [sid, s] : sessions_)
+    for (const auto& [dom, st] : s->domains) out.push_back(st.report);
+  return out;
+}
+
+std::vector<domain_report> ipfix_decoder::domains(uint64_t session) const {
+  std::vector<domain_report> out;
+  auto it = sessions_.find(session);
+  if (it != sessions_.end())
+    for (const auto& [dom, st] : it->second->domains) out.push_back(st.report);
   return out;
 }
 
@@ -324,6 +338,7 @@ bool ipfix_decoder::decode_data_set(session_state& s, uint32_t domain, uint16_t 
     else
       ++stats_.data_records;
     ++stats_.records_per_kind[t.counter_key];
+    ++s.domains[domain].report.records_per_template[t.id];
     if (cb) cb(rec_);
   }
   return true; // the rest (shorter than the smallest record) is padding
@@ -345,12 +360,15 @@ bool ipfix_decoder::decode(uint64_t session, const uint8_t* data, size_t len, co
     ok = false;
   }
   auto sit = sessions_.find(session);
-  if (sit == sessions_.end()) {
-    if (sessions_.size() >= limits_.max_sessions) {
+  if (sit == sessions_.end() || !sit->second->active) {
+    if (active_sessions_ >= limits_.max_sessions) {
       ++stats_.limit_drops;
       return false;
     }
-    sit = sessions_.emplace(session, std::make_unique<session_state>()).first;
+    if (sit == sessions_.end())
+      sit = sessions_.emplace(session, std::make_unique<session_state>()).first;
+    sit->second->active = true;
+    ++active_sessions_;
   }
   session_state& s = *sit->second;
   const uint32_t export_time = rd32(data + 4);
@@ -359,15 +377,35 @@ bool ipfix_decoder::decode(uint64_t session, const uint8_t* data, size_t len, co
   ++stats_.messages;
   rec_.session = session;
   rec_.export_time = export_time;
+  const uint64_t errors_before = stats_.decode_errors - (ok ? 0 : 1);
+  const uint64_t templates_before = stats_.template_records;
+  const uint64_t unknown_sets_before = stats_.sets_without_template;
 
   auto& st = s.domains[domain];
-  ++st.messages;
+  domain_report& rep = st.report;
+  const bool first_message = rep.messages == 0;
+  if (first_message) {
+    rep.session = session;
+    rep.domain = domain;
+    rep.first_sequence = seq;
+  }
+  ++rep.messages;
+  if (st.unknown_pending) {
+    // the previous message's unreadable sets held what its sequence span
+    // does not account for
+    const uint32_t span = seq - st.unknown_seq;
+    if (span < 0x80000000u && span >= st.unknown_decoded) {
+      rep.records_without_template += span - st.unknown_decoded;
+      stats_.records_without_template += span - st.unknown_decoded;
+    }
+    st.unknown_pending = false;
+  }
   if (st.known && seq != st.expected) {
-    ++st.gaps;
+    ++rep.gaps;
     ++stats_.sequence_gaps;
     const uint32_t diff = seq - st.expected;
     if (diff < 0x80000000u) {
-      st.lost += diff;
+      rep.lost += diff;
       stats_.records_lost += diff;
     }
   }
@@ -401,11 +439,26 @@ bool ipfix_decoder::decode(uint64_t session, const uint8_t* data, size_t len, co
     ++stats_.decode_errors;
     ok = false;
   }
-  st.records += records;
+  rep.records += records;
+  rep.decode_errors += stats_.decode_errors - errors_before;
+  const uint64_t learnt = stats_.template_records - templates_before;
+  rep.template_records += learnt;
+  rep.sets_without_template += stats_.sets_without_template - unknown_sets_before;
+  if (first_message) rep.first_message_templates = static_cast<uint32_t>(learnt);
+  if (learnt && !rep.templates_seen) {
+    rep.templates_seen = true;
+    rep.first_template_sequence = seq;
+  }
   // Without every data set decoded the record count is unknown: skip the
   // next gap check rather than report a false one.
   st.known = !unknown && ok;
   st.expected = seq + records;
+  rep.next_sequence = seq + records;
+  if (unknown) {
+    st.unknown_pending = true;
+    st.unknown_seq = seq;
+    st.unknown_decoded = records;
+  }
   return ok;
 }
 

@@ -7,14 +7,21 @@
 //   message are still delivered.
 // - Templates and options templates are learnt per (transport session,
 //   observation domain); the caller names the session (e.g. one per UDP
-//   peer or TCP connection) and ends it with end_session().
+//   peer or TCP connection) and ends it with end_session(), which forgets
+//   its templates and keeps its report.
 // - Fields are named from the field table: by the template field names when
 //   the template is one of spec/templates.tsv (matched by template id and
 //   field list, else by field list alone), else by element name; unknown
 //   elements are "e<pen>id<id>" (enterprise) or "<id>" (IANA).
-// - Sequence numbers are checked per (session, domain): a message whose
-//   sequence number is not the previous one plus the previous message's
-//   data records counts as a gap (records_lost: how many were skipped).
+// - Sequence numbers are checked per (session, domain), RFC 7011 §3.1: the
+//   sequence number counts data records (options records included) sent
+//   before the message, so a message whose number is not the previous one
+//   plus the previous message's data records is a gap, and the difference
+//   is the number of records missed (records_lost). After a message with a
+//   data set the decoder could not read (no template yet) the next message
+//   tells how many records that set held (records_without_template); no gap
+//   is checked across it. A later sequence number that is smaller (a
+//   restarted exporter, reordering) counts as a gap of 0 records.
 //
 // Threading: one decoder per thread. Ownership: decoded_record / fields
 // point into the decoder and the message buffer and are only valid during
@@ -81,18 +88,29 @@ struct decoder_stats {
   uint64_t sets_without_template = 0;
   uint64_t sequence_gaps = 0;
   uint64_t records_lost = 0;     // sum of the gaps' sizes
+  uint64_t records_without_template = 0; // in sets without template (see above)
   uint64_t limit_drops = 0;      // sessions / templates over the limits
   std::map<std::string, uint64_t> records_per_kind; // "clickstream/ipv4" -> n
 };
 
-// Sequence tracking of one exporter (session) and observation domain.
+// What one exporter (transport session) sent in one observation domain.
 struct domain_report {
   uint64_t session = 0;
   uint32_t domain = 0;
   uint64_t messages = 0;
-  uint64_t records = 0;
-  uint64_t gaps = 0;
-  uint64_t lost = 0;
+  uint64_t records = 0;              // data + options records decoded
+  uint64_t gaps = 0;                 // sequence gaps
+  uint64_t lost = 0;                 // records missed in those gaps
+  uint64_t decode_errors = 0;        // malformed messages, sets, records
+  uint64_t template_records = 0;     // (options) template records learnt
+  uint64_t sets_without_template = 0;
+  uint64_t records_without_template = 0; // known from the next message's sequence number
+  uint32_t first_sequence = 0;       // sequence number of the first message
+  uint32_t first_message_templates = 0; // template records in the first message
+  bool templates_seen = false;       // a template record arrived
+  uint32_t first_template_sequence = 0; // sequence number of the first message with one
+  uint32_t next_sequence = 0;        // last message's sequence number + its data records
+  std::map<uint16_t, uint64_t> records_per_template; // template id -> records
 };
 
 class ipfix_decoder {
@@ -107,11 +125,15 @@ public:
   // Decodes one message (data..data+len; the header's length field must not
   // exceed len). Returns false when anything in it was malformed.
   bool decode(uint64_t session, const uint8_t* data, size_t len, const record_callback& cb);
-  // Forgets the templates and sequence state of a session.
+  // Forgets the templates of a session (its report stays; a later message
+  // of the same session id starts without templates).
   void end_session(uint64_t session);
 
   const decoder_stats& stats() const { return stats_; }
+  // One report per (session, domain) ever seen, ordered by session, domain.
   std::vector<domain_report> domains() const;
+  // The reports of one session.
+  std::vector<domain_report> domains(uint64_t session) const;
 
 private:
   struct template_info;
@@ -125,7 +147,8 @@ private:
 
   decoder_limits limits_;
   decoder_stats stats_;
-  std::unordered_map<uint64_t, std::unique_ptr<session_state>> sessions_;
+  std::map<uint64_t, std::unique_ptr<session_state>> sessions_;
+  size_t active_sessions_ = 0;
   decoded_record rec_;
 };
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "exporters/ipfix/net_util.hpp"
+#include "exporters/ipfix/record_format.hpp"
 
 namespace metaprobe::ipfix {
 
@@ -127,6 +128,15 @@ std::string ipfix_receiver::session_name(uint64_t session) const {
 
 void ipfix_receiver::on_message(uint64_t session, const uint8_t* data, size_t len) {
   decoder_.decode(session, data, len, deliver_);
+  if (!opened_.count(session) && !decoder_.domains(session).empty()) {
+    opened_.insert(session);
+    if (session_cb_) session_cb_(session_event::opened, session);
+  }
+}
+
+void ipfix_receiver::close_session(uint64_t session) {
+  decoder_.end_session(session);
+  if (opened_.count(session) && session_cb_) session_cb_(session_event::closed, session);
 }
 
 ipfix_receiver::stop_reason ipfix_receiver::run(const std::atomic<bool>& stop) {
@@ -151,6 +161,7 @@ ipfix_receiver::stop_reason ipfix_receiver::run_file(const std::atomic<bool>& st
     }
     if (n == 0) {
       if (reader.buffered()) ++framing_errors_; // truncated last message
+      close_session(session);
       return done() ? stop_reason::count : stop_reason::end_of_file;
     }
     if (!reader.feed(buf.data(), static_cast<size_t>(n),
@@ -203,7 +214,9 @@ ipfix_receiver::stop_reason ipfix_receiver::run_tcp(const std::atomic<bool>& sto
   auto last_data = clock_type::now();
   auto close_conn = [&](size_t i) {
     ::close(conns[i]->fd);
+    const uint64_t session = conns[i]->session;
     conns.erase(conns.begin() + static_cast<std::ptrdiff_t>(i));
+    close_session(session);
   };
   for (;;) {
     if (stop.load()) break;
@@ -268,6 +281,136 @@ ipfix_receiver::stop_reason ipfix_receiver::run_tcp(const std::atomic<bool>& sto
   }
   for (auto& c : conns) ::close(c->fd);
   return stop.load() ? stop_reason::stopped : stop_reason::count;
+}
+
+namespace {
+
+void json_key(std::string& out, const char* key) {
+  if (out.back() != '{') out += ',';
+  out += '"';
+  out += key;
+  out += "\":";
+}
+
+void json_num(std::string& out, const char* key, uint64_t v) {
+  json_key(out, key);
+  out += std::to_string(v);
+}
+
+void json_str(std::string& out, const char* key, const std::string& v) {
+  json_key(out, key);
+  append_json_string(out, reinterpret_cast<const uint8_t*>(v.data()), v.size());
+}
+
+void append_exporter_json(std::string& out, const std::string& name, const domain_report& d) {
+  json_str(out, "exporter", name);
+  json_num(out, "session", d.session);
+  json_num(out, "domain", d.domain);
+  json_num(out, "messages", d.messages);
+  json_num(out, "records", d.records);
+  json_key(out, "records_per_template");
+  out += '{';
+  for (const auto& [tid, n] : d.records_per_template) json_num(out, std::to_string(tid).c_str(), n);
+  out += '}';
+  json_num(out, "decode_errors", d.decode_errors);
+  json_num(out, "sequence_gaps", d.gaps);
+  json_num(out, "records_lost", d.lost);
+  json_num(out, "template_records", d.template_records);
+  json_num(out, "sets_without_template", d.sets_without_template);
+  json_num(out, "records_without_template", d.records_without_template);
+  json_num(out, "first_sequence", d.first_sequence);
+  json_num(out, "first_message_templates", d.first_message_templates);
+  json_key(out, "first_template_sequence");
+  out += d.templates_seen ? std::to_string(d.first_template_sequence) : "null";
+  json_num(out, "next_sequence", d.next_sequence);
+}
+
+std::string exporter_text(const std::string& name, const domain_report& d) {
+  std::string out = "exporter " + name + " domain " + std::to_string(d.domain) + ": " +
+                    std::to_string(d.messages) + " message(s), " + std::to_string(d.records) +
+                    " record(s) (";
+  bool first = true;
+  for (const auto& [tid, n] : d.records_per_template) {
+    if (!first) out += ", ";
+    first = false;
+    out += "template " + std::to_string(tid) + ": " + std::to_string(n);
+  }
+  out += "), " + std::to_string(d.decode_errors) + " decode error(s), " + std::to_string(d.gaps) +
+         " gap(s), " + std::to_string(d.lost) + " lost, " + std::to_string(d.template_records) +
+         " template record(s), " + std::to_string(d.sets_without_template) +
+         " set(s) without template (" + std::to_string(d.records_without_template) +
+         " record(s)), sequence " + std::to_string(d.first_sequence) + ".." +
+         std::to_string(d.next_sequence) + ", first message " +
+         std::to_string(d.first_message_templates) + " template record(s), templates from ";
+  out += d.templates_seen ? "sequence " + std::to_string(d.first_template_sequence) : "nowhere";
+  return out;
+}
+
+} // namespace
+
+std::string format_session_event(const ipfix_receiver& rx, ipfix_receiver::session_event ev,
+                                 uint64_t session, output_format fmt) {
+  std::string out;
+  const char* what = ev == ipfix_receiver::session_event::opened ? "opened" : "closed";
+  for (const domain_report& d : rx.decoder().domains(session)) {
+    if (fmt == output_format::json) {
+      out += '{';
+      json_str(out, "event", what);
+      append_exporter_json(out, rx.session_name(session), d);
+      out += "}\n";
+    } else {
+      out += std::string("session ") + what + ": " + exporter_text(rx.session_name(session), d) + '\n';
+    }
+  }
+  return out;
+}
+
+std::string format_summary(const ipfix_receiver& rx, output_format fmt) {
+  const decoder_stats& s = rx.decoder().stats();
+  std::string out;
+  if (fmt == output_format::json) {
+    out = "{\"summary\":{";
+    json_num(out, "messages", s.messages);
+    json_num(out, "records_printed", rx.records());
+    json_num(out, "data_records", s.data_records);
+    json_num(out, "options_records", s.options_records);
+    json_num(out, "decode_errors", s.decode_errors);
+    json_num(out, "framing_errors", rx.framing_errors());
+    json_num(out, "sequence_gaps", s.sequence_gaps);
+    json_num(out, "records_lost", s.records_lost);
+    json_num(out, "sets_without_template", s.sets_without_template);
+    json_num(out, "records_without_template", s.records_without_template);
+    json_num(out, "limit_drops", s.limit_drops);
+    json_key(out, "records_per_kind");
+    out += '{';
+    for (const auto& [kind, n] : s.records_per_kind) json_num(out, kind.c_str(), n);
+    out += '}';
+    json_key(out, "exporters");
+    out += '[';
+    bool first = true;
+    for (const domain_report& d : rx.decoder().domains()) {
+      if (!first) out += ',';
+      first = false;
+      out += '{';
+      append_exporter_json(out, rx.session_name(d.session), d);
+      out += '}';
+    }
+    out += "]}}\n";
+    return out;
+  }
+  out = std::to_string(s.messages) + " message(s), " + std::to_string(rx.records()) +
+        " record(s) printed, " + std::to_string(s.data_records) + " data + " +
+        std::to_string(s.options_records) + " options record(s) decoded, " +
+        std::to_string(s.decode_errors) + " decode error(s), " + std::to_string(rx.framing_errors()) +
+        " framing error(s), " + std::to_string(s.sequence_gaps) + " sequence gap(s) (" +
+        std::to_string(s.records_lost) + " record(s) lost), " +
+        std::to_string(s.sets_without_template) + " set(s) without template (" +
+        std::to_string(s.records_without_template) + " record(s))\n";
+  for (const auto& [kind, n] : s.records_per_kind)
+    out += "  records " + kind + ": " + std::to_string(n) + '\n';
+  for (const domain_report& d : rx.decoder().domains())
+    out += "  " + exporter_text(rx.session_name(d.session), d) + '\n';
+  return out;
 }
 
 } // namespace metaprobe::ipfix

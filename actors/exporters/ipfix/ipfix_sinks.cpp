@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "exporters/ipfix/ipfix_sinks.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "core/config.hpp"
@@ -90,6 +91,9 @@ ipfix_sink_config ipfix_sink_config_from(const config& cfg, sink_group group, in
   sc.max_string_length = static_cast<uint32_t>(cfg.integer("ipfix_max_string"));
   const int64_t buf = cfg.integer("ipfix_tcp_buffer");
   sc.tcp_buffer_records = buf > 0 ? static_cast<size_t>(buf) : 0;
+  const double reconnect_max_ms = cfg.seconds("ipfix_tcp_reconnect_max") * 1000.0 + 0.5;
+  sc.tcp_reconnect_max_ms = static_cast<uint32_t>(reconnect_max_ms);
+  sc.tcp_reconnect_min_ms = std::min(sc.tcp_reconnect_min_ms, sc.tcp_reconnect_max_ms);
   return sc;
 }
 

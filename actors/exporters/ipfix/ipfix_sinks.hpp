@@ -59,10 +59,15 @@ uint32_t ipfix_kind_mask(const ipfix_sink_config& cfg);
 // One sink per UDP collector, per TCP collector and for the file.
 std::vector<std::unique_ptr<sink>> make_ipfix_sinks(const ipfix_sink_config& cfg);
 
-// Sink config of `group` from metaprobe.conf keys (ipfix_*_collectors,
+// Sink config of `group` for exporter instance `instance` (0..N-1 of
+// exporter_instances.<group>) from metaprobe.conf keys (ipfix_*_collectors,
 // ipfix_*_file, ipfix_dev, ipfix_mtu, ipfix_udp_template_timer,
-// ipfix_observation_domain + instance, ipfix_tcp_buffer, ipfix_max_string,
-// http_parse_reply / ssl_parse_reply for the clickstream reply templates).
+// ipfix_observation_domain, ipfix_tcp_buffer, ipfix_tcp_reconnect_max,
+// ipfix_max_string, http_parse_reply / ssl_parse_reply for the clickstream
+// reply templates). Each instance is its own exporter: observation domain
+// ipfix_observation_domain + instance, and its own file: instance 0 writes
+// ipfix_*_file itself, instance N > 0 that path with ".N" appended (several
+// processes never write one file).
 ipfix_sink_config ipfix_sink_config_from(const config& cfg, sink_group group, int instance);
 
 } // namespace metaprobe

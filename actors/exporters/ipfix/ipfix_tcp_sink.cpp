@@ -3,8 +3,10 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -38,19 +40,51 @@ ipfix_tcp_sink::ipfix_tcp_sink(const ipfix_sink_config& cfg, const std::string& 
 }
 
 ipfix_tcp_sink::~ipfix_tcp_sink() {
-  flush();
-  c_.records_dropped += buffered_records_; // never delivered
+  flush(); // everything sent and acknowledged, or dropped and the connection aborted
   if (fd_ >= 0) ::close(fd_);
+}
+
+void ipfix_tcp_sink::drop_unconfirmed() {
+  c_.records_dropped += queued_records_ + unacked_records_;
+  records_lost_in_flight_ += unacked_records_;
+  queue_.clear();
+  queued_records_ = 0;
+  buffered_bytes_ = 0;
+  unacked_.clear();
+  unacked_records_ = 0;
+  stream_written_ = 0;
 }
 
 void ipfix_tcp_sink::start_session() {
   const uint32_t discarded = encoder_.reset();
   c_.records_dropped += discarded;
-  for (const pending& p : queue_) c_.records_dropped += p.records;
-  queue_.clear();
-  buffered_records_ = 0;
-  buffered_bytes_ = 0;
+  drop_unconfirmed();
   send_templates(); // first in the new session's stream
+}
+
+void ipfix_tcp_sink::update_acks() {
+  if (fd_ < 0 || unacked_.empty()) return;
+  int outq = 0;
+  if (::ioctl(fd_, SIOCOUTQ, &outq) != 0 || outq < 0) return; // nothing learnt
+  const uint64_t unacked = std::min<uint64_t>(stream_written_, static_cast<uint64_t>(outq));
+  const uint64_t acked = stream_written_ - unacked;
+  while (!unacked_.empty() && unacked_.front().end <= acked) {
+    const in_flight& m = unacked_.front();
+    ++c_.messages_sent;
+    c_.octets_sent += m.octets;
+    c_.records_sent += m.records;
+    unacked_records_ -= m.records;
+    unacked_.pop_front();
+  }
+}
+
+void ipfix_tcp_sink::abort_connection() {
+  if (fd_ < 0) return;
+  linger lg{1, 0}; // close() sends a RST and discards the send queue
+  setsockopt(fd_, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  ::close(fd_);
+  fd_ = -1;
+  state_ = state::waiting;
 }
 
 void ipfix_tcp_sink::try_connect() {
@@ -85,14 +119,19 @@ void ipfix_tcp_sink::try_connect() {
 
 void ipfix_tcp_sink::connection_failed(const char* what, int err) {
   const bool was_connected = state_ == state::connected;
+  // SIOCOUTQ still answers on a reset connection: the last word on what
+  // the collector acknowledged before it went away
+  if (was_connected) update_acks();
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   state_ = state::waiting;
   if (was_connected) {
     ++disconnects_;
-    spdlog::warn("[NFLW] {}: connection lost ({}: {}); unsent records dropped, reconnecting",
-                 name_, what, std::strerror(err));
-    start_session(); // what the broken session had not sent is lost
+    spdlog::warn("[NFLW] {}: connection lost ({}: {}); {} unsent and {} unacknowledged record(s) "
+                 "dropped, reconnecting",
+                 name_, what, std::strerror(err), queued_records_ + encoder_.pending_records(),
+                 unacked_records_);
+    start_session(); // what the broken session had not sent or got acknowledged is lost
   } else {
     ++connect_failures_;
     if (connect_failures_ == 1 || backoff_.count() >= static_cast<long>(cfg_.tcp_reconnect_max_ms))
@@ -128,11 +167,11 @@ void ipfix_tcp_sink::send_queue() {
       return;
     }
     p.sent += static_cast<size_t>(n);
+    stream_written_ += static_cast<uint64_t>(n);
     if (p.sent < p.bytes.size()) return;
-    ++c_.messages_sent;
-    c_.octets_sent += p.bytes.size();
-    c_.records_sent += p.records;
-    buffered_records_ -= p.records;
+    unacked_.push_back({stream_written_, p.bytes.size(), p.records});
+    unacked_records_ += p.records;
+    queued_records_ -= p.records;
     buffered_bytes_ -= p.bytes.size();
     queue_.pop_front();
   }
@@ -158,6 +197,7 @@ void ipfix_tcp_sink::pump() {
     }
   }
   if (state_ == state::connected) send_queue();
+  if (state_ == state::connected) update_acks();
 }
 
 bool ipfix_tcp_sink::admit() {
@@ -166,11 +206,11 @@ bool ipfix_tcp_sink::admit() {
   // is connected but does not read (messages the kernel has not taken).
   // The octet bound is checked in deliver().
   if (state_ == state::connected) {
-    if (buffered_records_ < cfg_.tcp_buffer_records) return true;
+    if (queued_records_ < cfg_.tcp_buffer_records) return true;
     log_drop("collector not reading, send buffer full");
     return false;
   }
-  if (buffered_records_ + encoder_.pending_records() < cfg_.tcp_buffer_records) return true;
+  if (queued_records_ + encoder_.pending_records() < cfg_.tcp_buffer_records) return true;
   log_drop("collector unreachable and buffer full");
   return false;
 }
@@ -193,7 +233,7 @@ void ipfix_tcp_sink::deliver(const uint8_t* data, size_t len, uint32_t records) 
   p.bytes.assign(data, data + len);
   p.records = records;
   queue_.push_back(std::move(p));
-  buffered_records_ += records;
+  queued_records_ += records;
   buffered_bytes_ += len;
   pump();
 }
@@ -211,8 +251,9 @@ void ipfix_tcp_sink::flush() {
     std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg_.tcp_flush_timeout_ms);
   for (;;) {
     pump();
-    // nothing but templates waiting: no reason to wait for the collector
-    if (queue_.empty() || buffered_records_ == 0) return;
+    // done: every record written and acknowledged (templates alone waiting
+    // for a collector that is not there are no reason to wait)
+    if (queued_records_ == 0 && unacked_records_ == 0) return;
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) break;
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
@@ -223,18 +264,33 @@ void ipfix_tcp_sink::flush() {
       ::usleep(static_cast<useconds_t>(std::min<long>(wait.count(), 1000) * 1000));
       continue;
     }
+    if (state_ == state::connected && queue_.empty()) {
+      // only acknowledgements missing: nothing to poll for, look again soon
+      ::usleep(static_cast<useconds_t>(std::min<long>(wait.count(), 5) * 1000));
+      continue;
+    }
     pollfd pfd{fd_, POLLOUT, 0};
     ::poll(&pfd, 1, static_cast<int>(std::min<long>(wait.count(), 100)));
   }
-  if (!queue_.empty())
-    spdlog::warn("[NFLW] {}: flush timed out with {} record(s) unsent", name_, buffered_records_);
+  // Gave up. Records still buffered are dropped; a connection that holds
+  // some of them unacknowledged is aborted so none of them arrives later
+  // (the next add() starts a new session and connection).
+  update_acks();
+  const uint64_t left = queued_records_ + unacked_records_;
+  if (left == 0) return;
+  spdlog::warn("[NFLW] {}: flush timed out, {} record(s) not acknowledged dropped", name_, left);
+  abort_connection();
+  start_session();
+  next_attempt_ = std::chrono::steady_clock::now() + backoff_;
 }
 
 void ipfix_tcp_sink::extra_counters(std::vector<sink_counter>& out) const {
   out.push_back({"connects", connects_, label_});
   out.push_back({"connect_failures", connect_failures_, label_});
   out.push_back({"disconnects", disconnects_, label_});
-  out.push_back({"buffered_records", buffered_records_, label_});
+  out.push_back({"buffered_records", buffered_records(), label_});
+  out.push_back({"unacked_records", unacked_records_, label_});
+  out.push_back({"records_lost_in_flight", records_lost_in_flight_, label_});
   out.push_back({"connected", state_ == state::connected ? 1u : 0u, label_});
 }
 

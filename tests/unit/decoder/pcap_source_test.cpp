@@ -6,11 +6,15 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <thread>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <arpa/inet.h>
@@ -453,4 +457,54 @@ TEST_CASE("live: next_batch returns after the poll timeout") {
   err.clear();
   CHECK_FALSE(pcap_source::open_live("lo", 256, "this is not bpf", err));
   CHECK(err.find("BPF") != std::string::npos);
+}
+
+TEST_CASE("pcap file: a FIFO is read as its writer sends") {
+  char dir_tmpl[] = "/tmp/mp_pcap_fifo_XXXXXX";
+  REQUIRE(mkdtemp(dir_tmpl) != nullptr);
+  const std::string path = std::string(dir_tmpl) + "/in.pcap";
+  REQUIRE(mkfifo(path.c_str(), 0600) == 0);
+  const buf whole = pcap_file(1, records(5));
+  const size_t header = 24;
+  size_t first_part = header; // header + the first 3 records
+  for (int i = 0; i < 3; ++i)
+    first_part += 16 + frame_n(i).size();
+  bool pause_between = true;
+  SUBCASE("writer pauses between two parts") { pause_between = true; }
+  SUBCASE("writer writes everything and closes at once") { pause_between = false; }
+  std::atomic<int> read_so_far{0};
+  std::thread writer([&] {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+      return;
+    const size_t cut = pause_between ? first_part : whole.size();
+    (void)!::write(fd, whole.data(), cut);
+    if (pause_between) {
+      // the reader must get the first three frames while the FIFO is open
+      for (int i = 0; i < 500 && read_so_far.load() < 3; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      (void)!::write(fd, whole.data() + cut, whole.size() - cut);
+    }
+    ::close(fd);
+  });
+  std::string err;
+  auto src = pcap_source::open_file(path, err);
+  REQUIRE_MESSAGE(src, err);
+  CHECK_FALSE(src->zero_copy()); // not mappable: read through libpcap
+  int seen = 0;
+  std::vector<int> sports;
+  while (!src->eof()) {
+    packet_batch b;
+    const auto n = src->next_batch(b, 1);
+    REQUIRE(n >= 0);
+    for (const auto& p : b.packets)
+      sports.push_back(p.sport);
+    seen += static_cast<int>(n);
+    read_so_far.store(seen);
+  }
+  writer.join();
+  CHECK(seen == 5);
+  CHECK(sports == std::vector<int>{1000, 1001, 1002, 1003, 1004});
+  std::remove(path.c_str());
+  ::rmdir(dir_tmpl);
 }

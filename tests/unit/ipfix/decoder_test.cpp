@@ -363,3 +363,75 @@ TEST_CASE("JSON escaping and hex") {
   append_hex(out, h, 3);
   CHECK(out == "00ab10");
 }
+
+TEST_CASE("a late collector: records before the first template are counted by sequence number") {
+  std::vector<std::vector<uint8_t>> msgs;
+  encoder_config ec;
+  ec.observation_domain_id = 4;
+  ipfix_encoder enc(ec, [&](const uint8_t* d, size_t n, uint32_t) { msgs.emplace_back(d, d + n); });
+  const uint32_t mask = kind_bit(template_kind::dns);
+  enc.add_templates(mask); // msgs[0]: missed by the collector
+  enc.flush();
+  auto add = [&](int n) {
+    for (int i = 0; i < n; ++i)
+      enc.add(test::sample_record(template_kind::dns, ip_family::ipv4, static_cast<uint32_t>(i)));
+    enc.flush();
+  };
+  add(10); // msgs[1], sequence 0
+  add(5);  // msgs[2], sequence 10
+  enc.add_templates(mask); // refresh leads msgs[3], sequence 15
+  add(7);
+  add(3);  // msgs[4], sequence 22
+  REQUIRE(msgs.size() == 5);
+  ipfix_decoder dec;
+  int decoded = 0;
+  for (size_t i = 1; i < msgs.size(); ++i)
+    dec.decode(1, msgs[i].data(), msgs[i].size(), [&](const decoded_record&) { ++decoded; });
+  CHECK(decoded == 10);
+  CHECK(dec.stats().sets_without_template == 2);
+  CHECK(dec.stats().records_without_template == 15);
+  CHECK(dec.stats().sequence_gaps == 0);
+  const auto reports = dec.domains();
+  REQUIRE(reports.size() == 1);
+  const domain_report& r = reports[0];
+  CHECK(r.domain == 4);
+  CHECK(r.messages == 4);
+  CHECK(r.records == 10);
+  CHECK(r.sets_without_template == 2);
+  CHECK(r.records_without_template == 15);
+  CHECK(r.first_sequence == 0);
+  CHECK(r.first_message_templates == 0);
+  CHECK(r.templates_seen);
+  CHECK(r.first_template_sequence == 15);
+  CHECK(r.next_sequence == 25);
+  // every record from the first template on was decoded
+  CHECK(r.next_sequence - r.first_template_sequence == r.records);
+  REQUIRE(r.records_per_template.size() == 1);
+  CHECK(r.records_per_template.begin()->second == 10);
+  CHECK(r.decode_errors == 0);
+}
+
+TEST_CASE("decode errors are reported per exporter; an ended session keeps its report") {
+  auto msgs =
+    encode({test::sample_record(template_kind::dns, ip_family::ipv4)}, kind_bit(template_kind::dns));
+  REQUIRE(msgs.size() == 2);
+  ipfix_decoder dec;
+  dec.decode(1, msgs[0].data(), msgs[0].size(), nullptr);
+  std::vector<uint8_t> bad = msgs[1];
+  bad[19] = static_cast<uint8_t>(bad[19] + 1); // data set length one past its content
+  CHECK_FALSE(dec.decode(1, bad.data(), bad.size(), nullptr));
+  dec.decode(2, msgs[0].data(), msgs[0].size(), nullptr);
+  dec.decode(2, msgs[1].data(), msgs[1].size(), nullptr);
+  dec.end_session(1);
+  dec.end_session(2);
+  const auto reports = dec.domains();
+  REQUIRE(reports.size() == 2);
+  CHECK(reports[0].session == 1);
+  CHECK(reports[0].decode_errors > 0);
+  CHECK(reports[0].decode_errors == dec.stats().decode_errors); // all of them there
+  CHECK(reports[1].session == 2);
+  CHECK(reports[1].decode_errors == 0);
+  CHECK(reports[1].records == 1);
+  CHECK(dec.domains(2).size() == 1);
+  CHECK(dec.domains(3).empty());
+}

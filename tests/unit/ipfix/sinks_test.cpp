@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/config.hpp"
 #include "exporters/ipfix/ipfix_decoder.hpp"
 #include "exporters/ipfix/ipfix_file_sink.hpp"
 #include "exporters/ipfix/ipfix_receiver.hpp"
@@ -451,6 +453,10 @@ TEST_CASE("receiver: UDP and TCP listeners deliver records") {
     o.idle_exit_s = 1;
     int n = 0;
     ipfix_receiver rx(o, [&](const decoded_record&) { ++n; });
+    std::vector<std::string> events;
+    rx.on_session([&](ipfix_receiver::session_event ev, uint64_t session) {
+      events.push_back(format_session_event(rx, ev, session, output_format::json));
+    });
     const std::string addr = rx.local_address();
     std::thread t([&] {
       ipfix_sink_config c;
@@ -464,7 +470,224 @@ TEST_CASE("receiver: UDP and TCP listeners deliver records") {
     CHECK(rx.run(stop) == ipfix_receiver::stop_reason::idle);
     t.join();
     CHECK(n == 14);
-    CHECK(rx.decoder().domains().size() == 2);
+    const auto reports = rx.decoder().domains();
+    REQUIRE(reports.size() == 2);
     CHECK(rx.decoder().stats().decode_errors == 0);
+    for (const auto& d : reports) {
+      CHECK(d.records == 7);
+      CHECK(d.records_per_template.size() == 1);
+      CHECK(d.first_sequence == 0);
+      CHECK(d.first_message_templates > 0);
+      CHECK(d.templates_seen);
+      CHECK(d.first_template_sequence == 0);
+      CHECK(d.next_sequence == 7);
+    }
+    // each connection: opened with its first message, closed when it ended
+    REQUIRE(events.size() == 4);
+    int opened = 0, closed = 0;
+    for (const auto& e : events) {
+      opened += e.rfind("{\"event\":\"opened\",\"exporter\":\"tcp:127.0.0.1:", 0) == 0;
+      closed += e.rfind("{\"event\":\"closed\",\"exporter\":\"tcp:127.0.0.1:", 0) == 0;
+      CHECK(e.find("\"sets_without_template\":0,") != std::string::npos);
+    }
+    CHECK(opened == 2);
+    CHECK(closed == 2);
+    const std::string json = format_summary(rx, output_format::json);
+    CHECK(json.rfind("{\"summary\":{\"messages\":", 0) == 0);
+    CHECK(json.find("\"records_per_kind\":{\"fullflow/ipv6\":14}") != std::string::npos);
+    const std::string text = format_summary(rx, output_format::text);
+    CHECK(text.find("0 decode error(s)") != std::string::npos);
+    CHECK(text.find("7 record(s) (template ") != std::string::npos);
   }
+}
+
+namespace {
+
+// The sink's counters keep records_in == sent + dropped + buffered.
+void check_identity(const sink& s) {
+  CHECK(counter(s, "records_in") ==
+        counter(s, "records_sent") + counter(s, "records_dropped") + counter(s, "buffered_records"));
+}
+
+// Ticks `s` until `done` or about 5 s.
+template <class F>
+bool tick_until(ipfix_tcp_sink& s, F done) {
+  for (int i = 0; i < 500; ++i) {
+    s.tick(std::chrono::system_clock::now());
+    if (done()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("TCP sink: records are sent when the collector acknowledged them, lost when not") {
+  // a collector with a small receive buffer that accepts and does not read
+  local_socket listener(SOCK_STREAM);
+  int small = 4096;
+  REQUIRE(setsockopt(listener.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
+  ipfix_sink_config c = dns_config();
+  c.tcp_reconnect_min_ms = 20;
+  c.tcp_reconnect_max_ms = 100;
+  c.tcp_flush_timeout_ms = 300;
+  ipfix_tcp_sink s(c, listener.address());
+  REQUIRE(tick_until(s, [&] { return s.current_state() == ipfix_tcp_sink::state::connected; }));
+  const int conn = ::accept(listener.fd, nullptr, nullptr);
+  REQUIRE(conn >= 0);
+  int rcvbuf = 0;
+  socklen_t optlen = sizeof rcvbuf;
+  REQUIRE(getsockopt(conn, SOL_SOCKET, SO_RCVBUF, &rcvbuf, &optlen) == 0);
+
+  // more than both socket buffers hold: written messages wait unacknowledged
+  uint32_t added = 0;
+  for (int round = 0; round < 50 && counter(s, "unacked_records") == 0; ++round) {
+    for (int i = 0; i < 2000; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv4, added++));
+    s.tick(std::chrono::system_clock::now());
+  }
+  REQUIRE(counter(s, "unacked_records") > 0);
+  CHECK(counter(s, "records_in") == added);
+  CHECK(counter(s, "records_sent") < added);
+  // what counts as sent fits into the collector's receive buffer: it read nothing
+  CHECK(counter(s, "octets_sent") <= static_cast<uint64_t>(rcvbuf));
+  check_identity(s);
+
+  SUBCASE("the collector reads everything: all acknowledged, all sent") {
+    ipfix_decoder dec;
+    ipfix_stream_reader reader;
+    uint64_t got = 0;
+    std::vector<uint8_t> buf(1 << 16);
+    for (int i = 0; i < 2000 && got < added; ++i) {
+      pollfd p{conn, POLLIN, 0};
+      if (::poll(&p, 1, 5) > 0) {
+        const ssize_t n = ::recv(conn, buf.data(), buf.size(), 0);
+        REQUIRE(n > 0);
+        reader.feed(buf.data(), static_cast<size_t>(n), [&](const uint8_t* d, size_t l) {
+          dec.decode(1, d, l, [&](const decoded_record&) { ++got; });
+        });
+      }
+      s.tick(std::chrono::system_clock::now());
+    }
+    CHECK(got == added);
+    CHECK(tick_until(s, [&] { return counter(s, "records_sent") == added; }));
+    CHECK(counter(s, "unacked_records") == 0);
+    CHECK(counter(s, "records_dropped") == 0);
+    CHECK(dec.stats().sequence_gaps == 0);
+    check_identity(s);
+    ::close(conn);
+  }
+  SUBCASE("the collector resets the connection: unacknowledged records are dropped") {
+    linger lg{1, 0};
+    setsockopt(conn, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    ::close(conn); // RST, the unread data is gone with it
+    REQUIRE(tick_until(s, [&] { return counter(s, "disconnects") == 1; }));
+    CHECK(counter(s, "records_lost_in_flight") > 0);
+    CHECK(counter(s, "unacked_records") == 0);
+    CHECK(counter(s, "records_sent") + counter(s, "records_dropped") == added);
+    CHECK(counter(s, "octets_sent") <= static_cast<uint64_t>(rcvbuf));
+    check_identity(s);
+  }
+  SUBCASE("flush gives up: the connection is aborted and the rest counted dropped") {
+    s.flush();
+    CHECK(s.current_state() != ipfix_tcp_sink::state::connected);
+    CHECK(counter(s, "buffered_records") == 0);
+    CHECK(counter(s, "records_sent") + counter(s, "records_dropped") == added);
+    CHECK(counter(s, "records_dropped") > 0);
+    check_identity(s);
+    // the collector sees the abort, not a clean end of stream
+    std::vector<uint8_t> buf(1 << 16);
+    ssize_t n = 1;
+    for (int i = 0; i < 1000 && n > 0; ++i) n = ::recv(conn, buf.data(), buf.size(), 0);
+    CHECK(n < 0);
+    CHECK(errno == ECONNRESET);
+    ::close(conn);
+  }
+}
+
+TEST_CASE("TCP sink: a collector restarted on the same port gets a new session with templates") {
+  uint16_t port;
+  auto listener = std::make_unique<local_socket>(SOCK_STREAM);
+  port = listener->port;
+  ipfix_sink_config c = dns_config();
+  c.tcp_reconnect_min_ms = 10;
+  c.tcp_reconnect_max_ms = 40;
+  c.tcp_buffer_records = 25;
+  ipfix_tcp_sink s(c, "127.0.0.1:" + std::to_string(port));
+  REQUIRE(tick_until(s, [&] { return s.current_state() == ipfix_tcp_sink::state::connected; }));
+  int conn = ::accept(listener->fd, nullptr, nullptr);
+  REQUIRE(conn >= 0);
+  for (uint32_t i = 0; i < 40; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv4, i));
+  REQUIRE(tick_until(s, [&] { return counter(s, "records_sent") == 40; }));
+  // the collector goes away (it read nothing, but its kernel acknowledged all:
+  // those 40 count as sent, the limit no exporter can see past)
+  ::close(conn);
+  listener.reset();
+  REQUIRE(tick_until(s, [&] { return counter(s, "disconnects") == 1; }));
+  // meanwhile: 25 wait, 35 are dropped
+  for (uint32_t i = 0; i < 60; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv6, i));
+  CHECK(counter(s, "records_dropped") == 35);
+  check_identity(s);
+  // the collector is back on the same port
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  const int lfd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  REQUIRE(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  REQUIRE(::listen(lfd, 4) == 0);
+  REQUIRE(tick_until(s, [&] { return s.current_state() == ipfix_tcp_sink::state::connected; }));
+  conn = ::accept(lfd, nullptr, nullptr);
+  REQUIRE(conn >= 0);
+  s.flush();
+  for (uint32_t i = 0; i < 5; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv4, i));
+  s.flush();
+  CHECK(counter(s, "records_sent") == 70);
+  CHECK(counter(s, "records_dropped") == 35);
+  check_identity(s);
+  ipfix_decoder dec;
+  ipfix_stream_reader reader;
+  std::vector<uint8_t> buf(1 << 16);
+  int got = 0;
+  bool first = true;
+  for (;;) {
+    pollfd p{conn, POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) break;
+    const ssize_t n = ::recv(conn, buf.data(), buf.size(), 0);
+    if (n <= 0) break;
+    reader.feed(buf.data(), static_cast<size_t>(n), [&](const uint8_t* d, size_t l) {
+      if (first) CHECK((d[16] << 8 | d[17]) == 2); // templates lead the new session
+      first = false;
+      dec.decode(2, d, l, [&](const decoded_record&) { ++got; });
+    });
+  }
+  CHECK(got == 30);
+  CHECK(dec.stats().sets_without_template == 0);
+  const auto reports = dec.domains();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].first_message_templates > 0);
+  CHECK(reports[0].first_sequence == 0);
+  // the 35 dropped records are in the sequence numbers: the collector sees them
+  CHECK(reports[0].gaps == 1);
+  CHECK(reports[0].lost == 35);
+  CHECK(reports[0].next_sequence == 65);
+  ::close(conn);
+  ::close(lfd);
+}
+
+TEST_CASE("exporter instances: own observation domain, own file") {
+  const config cfg = config::from_overrides(
+    {"ipfix_dns_file=/tmp/x/dns.ipfix", "ipfix_observation_domain=10", "ipfix_tcp_reconnect_max=250ms"});
+  const ipfix_sink_config i0 = ipfix_sink_config_from(cfg, sink_group::dns, 0);
+  const ipfix_sink_config i2 = ipfix_sink_config_from(cfg, sink_group::dns, 2);
+  CHECK(i0.observation_domain_id == 10);
+  CHECK(i2.observation_domain_id == 12);
+  CHECK(i0.file_path == "/tmp/x/dns.ipfix");
+  CHECK(i2.file_path == "/tmp/x/dns.ipfix.2");
+  CHECK(i0.tcp_reconnect_max_ms == 250);
+  CHECK(i0.tcp_reconnect_min_ms == 250); // the first wait is never longer than the longest
+  const config dflt = config::from_overrides({});
+  CHECK(ipfix_sink_config_from(dflt, sink_group::dns, 0).tcp_reconnect_max_ms == 30000);
+  CHECK(ipfix_sink_config_from(dflt, sink_group::dns, 0).tcp_reconnect_min_ms == 1000);
 }
