@@ -147,7 +147,9 @@ std::vector<key_spec> build_schema() {
   }
   add(int_key("workers", 1, 64, "1", "worker pipelines (flow-hash shards)"));
   add(int_key("snaplen", 64, 262144, "65535", "bytes captured per packet"));
-  add(str_key("bpf_filter", "", "BPF filter applied to pcap and live inputs (empty: all traffic)"));
+  add(str_key("bpf_filter", "",
+              "BPF filter (libpcap syntax) applied to live inputs, iface: and afpacket: "
+              "(empty: all traffic; capture files are read whole)"));
   add(str_key("dpdk_eal_args", "",
               "DPDK EAL arguments for input=dpdk, e.g. --no-huge --vdev=net_pcap0,rx_pcap=FILE"));
   add(int_key("batch_size", 1, 4096, "256", "packets per capture burst"));
