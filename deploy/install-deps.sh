@@ -13,7 +13,7 @@ PKGS=(
   libspdlog-dev libfmt-dev doctest-dev libjemalloc-dev
   libedit-dev
   libfixbuf-tools tshark python3 python3-prometheus-client clang
-  procps iproute2
+  procps iproute2 tcpreplay
 )
 
 missing=()

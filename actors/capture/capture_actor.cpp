@@ -70,6 +70,7 @@ struct capture_state {
       put("kernel.received", live.received);
       put("kernel.dropped", live.dropped);
       put("kernel.if_dropped", live.if_dropped);
+      put("kernel.ring_freezes", live.ring_freezes);
     }
   }
 

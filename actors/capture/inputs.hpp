@@ -6,6 +6,9 @@
 //
 //   pcap:PATH    capture file (pcap or pcapng), one source
 //   iface:NAME   live interface through libpcap, one source
+//   afpacket:NAME  live interface through AF_PACKET (TPACKET_V3 rings), one
+//                  socket per worker in one fanout group
+//                  (capture/afpacket_source.hpp)
 //
 // Errors: open_inputs() returns an empty vector and sets `error` (naming the
 // input and the reason) when the input is unknown or cannot be opened;
@@ -15,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "capture/afpacket_source.hpp"
 #include "capture/packet_source.hpp"
 
 namespace metaprobe {
@@ -24,6 +28,7 @@ struct input_options {
   int workers = 1;         // worker shards (multi-queue inputs open one source each)
   int snaplen = 65535;
   std::string bpf_filter;  // empty: all traffic
+  afpacket_ring_options afpacket; // afpacket: rings and fanout group
 };
 
 std::vector<std::unique_ptr<packet_source>> open_inputs(const input_options& o,

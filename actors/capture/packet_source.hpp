@@ -49,6 +49,7 @@ struct source_live_stats {
   uint64_t received = 0;
   uint64_t dropped = 0;    // dropped for lack of buffer space
   uint64_t if_dropped = 0; // dropped by the interface/driver
+  uint64_t ring_freezes = 0; // AF_PACKET: times the next ring block was still held
 };
 
 class packet_source {

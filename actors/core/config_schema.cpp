@@ -91,9 +91,9 @@ std::string check_input(const std::string& v) {
   auto has_arg = [&](std::string_view prefix) {
     return v.size() > prefix.size() && v.compare(0, prefix.size(), prefix) == 0;
   };
-  if (has_arg("pcap:") || has_arg("iface:"))
+  if (has_arg("pcap:") || has_arg("iface:") || has_arg("afpacket:"))
     return {};
-  return "expected pcap:PATH, iface:NAME or dpdk, got '" + v + "'";
+  return "expected pcap:PATH, iface:NAME, afpacket:NAME or dpdk, got '" + v + "'";
 }
 
 // control_listen: auto, off, empty, ipc://PATH or tcp://HOST:PORT (each
@@ -151,16 +151,28 @@ std::vector<key_spec> build_schema() {
   {
     key_spec k = str_key("input", "",
                          "packet source: pcap:PATH (capture file), iface:NAME (live "
-                         "interface) or dpdk; must be set for capture");
+                         "interface through libpcap), afpacket:NAME (live interface through "
+                         "AF_PACKET rings, one socket per worker) or dpdk; must be set for "
+                         "capture");
     k.check = check_input;
     add(std::move(k));
   }
   add(int_key("workers", 1, 64, "1", "worker pipelines (flow-hash shards)"));
   add(int_key("snaplen", 64, 262144, "65535", "bytes captured per packet"));
-  add(str_key("bpf_filter", "", "BPF filter applied to pcap and live inputs (empty: all traffic)"));
+  add(str_key("bpf_filter", "",
+              "BPF filter (libpcap syntax) applied to live inputs, iface: and afpacket: "
+              "(empty: all traffic; capture files are read whole)"));
   add(str_key("dpdk_eal_args", "",
               "DPDK EAL arguments for input=dpdk, e.g. --no-huge --vdev=net_pcap0,rx_pcap=FILE"));
   add(int_key("batch_size", 1, 4096, "256", "packets per capture burst"));
+  add(size_key("afpacket_block_size", 4096, int64_t{1} << 30, "1M",
+               "input=afpacket: bytes per ring block, a multiple of the page size that holds "
+               "one frame of snaplen"));
+  add(int_key("afpacket_block_count", 2, 1048576, "32",
+              "input=afpacket: blocks per ring (one ring per worker socket)"));
+  add(int_key("afpacket_fanout_id", 0, 65535, "0",
+              "input=afpacket: PACKET_FANOUT group id of the worker sockets (0: the kernel "
+              "picks an unused one)"));
 
   section = "Subscribers";
   add(path_key("subscribers_file", "",

@@ -16,7 +16,8 @@ namespace metaprobe {
 
 bool run_pipeline(caf::actor_system& sys, pipeline_options opts, const std::atomic<bool>& stop,
                   stage_stats& stats, std::string& error) {
-  auto sources = open_inputs({opts.input, opts.workers, opts.snaplen, opts.bpf_filter}, error);
+  auto sources = open_inputs(
+    {opts.input, opts.workers, opts.snaplen, opts.bpf_filter, opts.afpacket}, error);
   if (sources.empty())
     return false;
   opts.capture.live = input_is_live(opts.input);

@@ -8,6 +8,7 @@
 
 #include <caf/actor_system.hpp>
 
+#include "capture/afpacket_source.hpp"
 #include "capture/capture_actor.hpp"
 #include "classifier/classifier_core.hpp"
 #include "core/stage_stats.hpp"
@@ -22,6 +23,7 @@ struct pipeline_options {
   int workers = 1;
   int snaplen = 65535;
   std::string bpf_filter;
+  afpacket_ring_options afpacket; // input=afpacket:NAME
   capture_options capture;
   classifier_options classifier;
   parser_options parsers;

@@ -35,6 +35,9 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
   o.workers = static_cast<int>(cfg.integer("workers"));
   o.snaplen = static_cast<int>(cfg.integer("snaplen"));
   o.bpf_filter = cfg.str("bpf_filter");
+  o.afpacket.block_size = static_cast<uint32_t>(cfg.size("afpacket_block_size"));
+  o.afpacket.block_count = static_cast<uint32_t>(cfg.integer("afpacket_block_count"));
+  o.afpacket.fanout_id = static_cast<uint16_t>(cfg.integer("afpacket_fanout_id"));
   o.capture.batch_size = static_cast<size_t>(cfg.integer("batch_size"));
 
   auto ns = [](double s) { return static_cast<uint64_t>(s * 1e9); };

@@ -138,20 +138,21 @@ IPFIX_FILE_KEYS = {
 }
 
 
-def run_appliance(bin_dir: Path, capture: Path, workdir: Path, config: Optional[Path] = None,
-                  groups=("clickstream", "dns"), text=False, extra_sets=(),
-                  timeout: float = 120.0) -> run_result:
-    """Runs `metaprobe` on one capture file. IPFIX files of `groups` are
-    written to workdir/<group>.ipfix; with text=True every text export is
-    switched on into workdir/text. The run uses its own channel endpoint,
-    log and run dirs so parallel runs never collide."""
+def appliance_command(bin_dir: Path, input_spec: str, workdir: Path,
+                      config: Optional[Path] = None, groups=("clickstream", "dns"), text=False,
+                      extra_sets=()):
+    """argv of `metaprobe` reading `input_spec` (an `input` value) with the
+    IPFIX files of `groups` in workdir/<group>.ipfix, and with text=True
+    every text export in workdir/text. Returns (argv, files, channels): the
+    run must happen inside `with channels:` (its own channel endpoint; log
+    and run dirs in workdir, so parallel runs never collide)."""
     workdir.mkdir(parents=True, exist_ok=True)
     argv = [str(find_bin(bin_dir, "metaprobe"))]
     if config:
         argv += ["--config", str(config)]
     channels = channel_dir(workdir.name[3:])
     sets = [
-        f"input=pcap:{capture}",
+        f"input={input_spec}",
         f"channel_endpoint={channels.endpoint}",
         f"log_dir={workdir / 'log'}",
         f"run_dir={workdir / 'run'}",
@@ -170,6 +171,15 @@ def run_appliance(bin_dir: Path, capture: Path, workdir: Path, config: Optional[
     sets += list(extra_sets)
     for s in sets:
         argv += ["--set", s]
+    return argv, files, channels
+
+
+def run_appliance(bin_dir: Path, capture: Path, workdir: Path, config: Optional[Path] = None,
+                  groups=("clickstream", "dns"), text=False, extra_sets=(),
+                  timeout: float = 120.0) -> run_result:
+    """Runs `metaprobe` on one capture file (see appliance_command)."""
+    argv, files, channels = appliance_command(bin_dir, f"pcap:{capture}", workdir, config,
+                                              groups, text, extra_sets)
     with channels:
         res = run_process(argv, workdir, timeout)
     res.files = files
@@ -231,3 +241,50 @@ def make_workdir(parent: Optional[Path], name: str) -> Path:
     base = Path(parent) if parent else Path(tempfile.gettempdir())
     base.mkdir(parents=True, exist_ok=True)
     return Path(tempfile.mkdtemp(prefix=f"mp-{name[:40]}-", dir=str(base)))
+
+
+def exported_records(bin_dir: Path, files: Dict[str, Path]):
+    """Decodes the IPFIX file of every group in `files`. Returns (records,
+    error): each record is tagged with its group under the key "group"."""
+    out, errors = [], []
+    for g, f in sorted(files.items()):
+        recs, err = decode_ipfix(bin_dir, f)
+        if err:
+            errors.append(err)
+        for r in recs:
+            r["group"] = g
+            out.append(r)
+    return out, ("; ".join(errors) if errors else None)
+
+
+def record_key(r: dict, drop=("SESSION_ID",)) -> tuple:
+    """A record as a hashable value, without the fields in `drop`."""
+    return tuple(sorted((k, json.dumps(v, sort_keys=True)) for k, v in r.items() if k not in drop))
+
+
+def sessions_multiset(records, drop=()):
+    """The records as a multiset (collections.Counter) of sessions: each
+    element is the sorted tuple of the records (without SESSION_ID and the
+    fields in `drop`) that share one SESSION_ID value. SESSION_ID values
+    depend on the run (start time, worker number: see
+    actors/classifier/session_id.hpp); which records share one does not."""
+    from collections import Counter, defaultdict
+    by_id = defaultdict(list)
+    for i, r in enumerate(records):
+        sid = r.get("SESSION_ID")
+        by_id[sid if sid is not None else ("none", i)].append(
+            record_key(r, ("SESSION_ID",) + tuple(drop)))
+    return Counter(tuple(sorted(v)) for v in by_id.values())
+
+
+def describe_difference(a_name: str, a, b_name: str, b, limit: int = 6) -> List[str]:
+    """Lines naming the records one Counter of record keys has and the other
+    lacks (at most `limit` each way)."""
+    lines = []
+    for name, x, y in ((a_name, a, b), (b_name, b, a)):
+        extra = list((x - y).elements())
+        for k in extra[:limit]:
+            lines.append(f"only in {name}: " + ", ".join(f"{f}={v}" for f, v in k)[:400])
+        if len(extra) > limit:
+            lines.append(f"... and {len(extra) - limit} more only in {name}")
+    return lines

@@ -56,6 +56,16 @@ SCENARIOS = [
         "enabled": True,
     },
     {
+        # the worker-scaling figure: capture-no-channels with two worker
+        # shards (compare with capture-no-channels, workers=1)
+        "name": "capture-no-channels-w2",
+        "title": "capture alone as capture-no-channels, workers=2 (two classifier/parser shards)",
+        "sets": [],
+        "exporters": [],
+        "workers": 2,
+        "enabled": True,
+    },
+    {
         # needs DPDK's pcap PMD; run explicitly with --scenario dpdk-pcap-all-ipfix
         "name": "dpdk-pcap-all-ipfix",
         "title": "DPDK (net_pcap vdev, --no-huge) instead of libpcap, all IPFIX channels on",
@@ -138,7 +148,7 @@ def run_once(args, sc, pcap: Path, run_no: int):
     endpoint = f"ipc://{ipc_dir}/ch"
     sets = [f"input={'pcap:' + str(pcap) if sc.get('input', 'pcap') == 'pcap' else sc['input']}",
             f"channel_endpoint={endpoint}", f"log_dir={tmp}/log", f"run_dir={tmp}/run",
-            f"workers={args.workers}", "log_level=info"]
+            f"workers={sc.get('workers', args.workers)}", "log_level=info"]
     sets += [s.format(tmp=tmp, pcap=pcap) for s in sc["sets"]]
     common = []
     for s in sets:
@@ -299,10 +309,19 @@ def main(argv=None) -> int:
     md = [table(rows), "",
           f"Measured {date} at commit `{rev}` on {nproc} × {model}; "
           f"capture `{pcap.name}` ({file_packets:,} packets, {file_wire / 1e6:,.1f} MB), "
-          f"workers={args.workers}, median of {args.runs} runs; load average {load:.1f} at the start."]
+          f"workers={args.workers} unless the scenario says otherwise, median of {args.runs} runs; "
+          f"load average {load:.1f} at the start."]
     if args.note:
         md.append("")
         md.append(args.note)
+    by_name = {r["name"]: r for r in rows}
+    one, two = by_name.get("capture-no-channels"), by_name.get("capture-no-channels-w2")
+    if one and two:
+        md.append("")
+        md.append(f"Worker scaling (capture-no-channels): workers=2 runs at "
+                  f"{two['pps'] / one['pps']:.2f}× the packets/s of workers=1 "
+                  f"({two['pps']:,.0f} vs {one['pps']:,.0f}) on {nproc} CPUs, using "
+                  f"{two['cpu_per_m'] / one['cpu_per_m']:.2f}× the CPU per packet.")
     md.append("")
     for r in rows:
         md.append(f"- `{r['name']}`: {r['title']} (packets/s range {r['pps_range'][0]:,.0f}–{r['pps_range'][1]:,.0f}).")

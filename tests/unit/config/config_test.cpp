@@ -233,7 +233,7 @@ TEST_CASE("enumerations and checked strings") {
   CHECK(parse("input=pcap:/tmp/x.pcap\n").str("input") == "pcap:/tmp/x.pcap");
   CHECK(parse("input=iface:eth0\n").str("input") == "iface:eth0");
   CHECK(parse("input=dpdk\n").str("input") == "dpdk");
-  CHECK(contains(parse_error("input=eth0\n"), "expected pcap:PATH, iface:NAME or dpdk"));
+  CHECK(contains(parse_error("input=eth0\n"), "expected pcap:PATH, iface:NAME, afpacket:NAME or dpdk"));
   CHECK(contains(parse_error("input=pcap:\n"), "expected pcap:PATH"));
   CHECK(contains(parse_error("channel_endpoint=/tmp/x\n"), "expected ipc://PATH or tcp://HOST:PORT"));
   CHECK(parse("channel_endpoint=tcp://127.0.0.1:5550\n").str("channel_endpoint") ==
