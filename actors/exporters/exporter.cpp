@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include <google/protobuf/arena.h>
+
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
@@ -28,7 +30,16 @@ exporter::exporter(exporter_options opts, std::vector<std::unique_ptr<sink>> sin
 exporter::~exporter() = default;
 
 bool exporter::handle(const void* data, size_t len) {
-  v1::RecordBatch batch;
+  // The batch and its records live in an arena whose first block is reused
+  // for every batch: parsing allocates (almost) nothing and freeing the
+  // batch is one reset instead of a delete per record and string.
+  if (arena_block_.empty())
+    arena_block_.resize(arena_block_bytes);
+  google::protobuf::ArenaOptions ao;
+  ao.initial_block = arena_block_.data();
+  ao.initial_block_size = arena_block_.size();
+  google::protobuf::Arena arena(ao);
+  v1::RecordBatch& batch = *google::protobuf::Arena::CreateMessage<v1::RecordBatch>(&arena);
   if (!batch.ParseFromArray(data, static_cast<int>(len))) {
     ++counters_.bad_messages;
     return false;

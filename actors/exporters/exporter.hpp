@@ -90,6 +90,10 @@ public:
   bool handle(const void* data, size_t len);
 
 private:
+  // First block of the per-batch protobuf arena (handle()); a batch that
+  // needs more gets further blocks from the heap, freed with the batch.
+  static constexpr size_t arena_block_bytes = size_t{1} << 20;
+  std::vector<char> arena_block_;
   // Records the sinks still hold (the most any one holds).
   uint64_t held() const;
   // A cycle ended with `busy` time of work at `now`: counts it, writes the
