@@ -42,10 +42,12 @@ std::vector<std::string> filter(const std::vector<std::string>& list, const std:
 std::vector<std::unique_ptr<sink>> make_channel_sinks(const config& cfg, const channel& ch,
                                                       int instance,
                                                       const std::set<std::string>& skip,
-                                                      std::set<std::string>* names) {
+                                                      std::set<std::string>* names,
+                                                      bool resume) {
   std::vector<std::unique_ptr<sink>> sinks;
   if (ch.kind == sink_kind::ipfix) {
     auto sc = ipfix_sink_config_from(cfg, ch.group, instance);
+    sc.file_append = resume;
     // the names the IPFIX sinks give themselves (ipfix_{udp,tcp,file}_sink)
     sc.udp_collectors = filter(sc.udp_collectors, "ipfix:udp:", skip, names);
     sc.tcp_collectors = filter(sc.tcp_collectors, "ipfix:tcp:", skip, names);

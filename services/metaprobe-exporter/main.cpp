@@ -73,7 +73,11 @@ int main(int argc, char** argv) {
         throw config_error("--instance " + in->second + ": expected a number");
       }
     }
-    sinks = make_channel_sinks(*cfg, ch, instance);
+    // a previous incarnation of this instance that is still marked running
+    // crashed: continue its IPFIX files (exporters/delivery_state.hpp)
+    const auto prev =
+      read_delivery_state(delivery_state_path(cfg->str("run_dir"), ch, instance));
+    sinks = make_channel_sinks(*cfg, ch, instance, {}, nullptr, prev && prev->running != 0);
   } catch (const config_error& e) {
     service::fail(process_name, e.what());
     return service::exit_config;

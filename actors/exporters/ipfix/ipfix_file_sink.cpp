@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 namespace metaprobe::ipfix {
@@ -13,9 +14,16 @@ ipfix_file_sink::ipfix_file_sink(const ipfix_sink_config& cfg)
   : ipfix_sink_base("ipfix:file:" + cfg.file_path, cfg.file_path, ipfix_kind_mask(cfg),
                     make_encoder_config(cfg, cfg.stream_message_size, cfg.stats_interval_s > 0)) {
   stats_interval_ = std::chrono::seconds(cfg.stats_interval_s);
-  f_ = std::fopen(cfg.file_path.c_str(), "wb");
+  // After a crash the restarted exporter continues the file: the new
+  // session starts again with templates at sequence 0, which a file
+  // reader handles like a new transport session.
+  std::error_code ec;
+  const bool continued = cfg.file_append && std::filesystem::file_size(cfg.file_path, ec) > 0 && !ec;
+  f_ = std::fopen(cfg.file_path.c_str(), cfg.file_append ? "ab" : "wb");
   if (!f_)
     throw std::runtime_error("IPFIX file " + cfg.file_path + ": cannot create: " + std::strerror(errno));
+  if (continued)
+    spdlog::warn("{}: continuing the file of the crashed exporter", name_);
   std::setvbuf(f_, nullptr, _IOFBF, 1 << 20);
   send_templates();
 }

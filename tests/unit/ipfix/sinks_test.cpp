@@ -247,6 +247,40 @@ TEST_CASE("file sink writes an RFC 5655 file the receiver reads back") {
   std::remove(path.c_str());
 }
 
+TEST_CASE("file sink after a crash continues the file; a fresh start truncates it") {
+  const std::string path = temp_path("resume.ipfix");
+  ipfix_sink_config c;
+  c.group = "clickstream";
+  c.file_path = path;
+  auto recs = test::all_sample_records();
+  auto write_round = [&](bool append, int rounds) {
+    c.file_append = append;
+    auto sinks = make_ipfix_sinks(c);
+    REQUIRE(sinks.size() == 1);
+    for (int round = 0; round < rounds; ++round)
+      for (const auto& r : recs) sinks[0]->add(r);
+    sinks[0]->flush();
+  };
+  auto count_records = [&] {
+    ipfix::receiver_options o;
+    o.listen = "file:" + path;
+    size_t n = 0;
+    ipfix_receiver rx(o, [&](const decoded_record&) { ++n; });
+    std::atomic<bool> stop{false};
+    CHECK(rx.run(stop) == ipfix_receiver::stop_reason::end_of_file);
+    CHECK(rx.decoder().stats().decode_errors == 0);
+    return n;
+  };
+  const size_t per_round = 6; // the clickstream group's kinds x families
+  write_round(false, 10);
+  CHECK(count_records() == 10 * per_round);
+  write_round(true, 5); // the restarted exporter: templates again, then its records
+  CHECK(count_records() == 15 * per_round);
+  write_round(false, 3); // a new run starts the file again
+  CHECK(count_records() == 3 * per_round);
+  std::remove(path.c_str());
+}
+
 TEST_CASE("file sink: exporter statistics every stats_interval_s and at close") {
   const std::string path = temp_path("stats.ipfix");
   ipfix_sink_config c = dns_config();
