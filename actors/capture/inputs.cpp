@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "capture/inputs.hpp"
 
+#include "capture/dpdk_source.hpp"
 #include "capture/pcap_source.hpp"
 
 namespace metaprobe {
@@ -21,8 +22,12 @@ std::vector<std::unique_ptr<packet_source>> open_inputs(const input_options& o,
     one = pcap_source::open_file(o.input.substr(5), error);
   else if (has_prefix(o.input, "iface:"))
     one = pcap_source::open_live(o.input.substr(6), o.snaplen, o.bpf_filter, error);
-  else
-    error = "unsupported input '" + o.input + "' (expected pcap:PATH or iface:NAME)";
+  else if (o.input == "dpdk") {
+    dpdk_options d = o.dpdk;
+    d.queues = o.workers;
+    out = open_dpdk(d, error);
+  } else
+    error = "unsupported input '" + o.input + "' (expected pcap:PATH, iface:NAME or dpdk)";
   if (one)
     out.push_back(std::move(one));
   return out;
