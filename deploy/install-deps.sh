@@ -12,7 +12,7 @@ PKGS=(
   libzmq3-dev cppzmq-dev
   libspdlog-dev libfmt-dev doctest-dev libjemalloc-dev
   libfixbuf-tools tshark python3 clang
-  procps iproute2
+  procps iproute2 tcpreplay
 )
 
 missing=()
