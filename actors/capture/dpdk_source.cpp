@@ -130,6 +130,7 @@ std::vector<std::unique_ptr<packet_source>> open_dpdk(const dpdk_options&, std::
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -236,16 +237,19 @@ std::shared_ptr<eal_session> eal_session::acquire(const std::string& args, std::
   return s;
 }
 
-// What a finite queue needs to know of its capture file.
+// What a finite queue knows of its capture file.
 struct file_info {
-  int64_t frames = -1;      // -1: live queue
-  uint64_t first_ts_ns = 0; // timestamp of the first frame
+  bool finite = false;
+  uint64_t first_ts_ns = 0;             // timestamp of the first frame
+  std::shared_future<int64_t> frames;   // its frames (-1: read error)
 };
 
-// Frames of a capture file, counted with libpcap; frames -1 and `error`
-// set when it cannot be read or is not Ethernet (net_pcap hands frames on
-// as Ethernet whatever the file's link type).
-file_info count_frames(const std::string& path, std::string& error) {
+// Checks an rx_pcap file (readable, Ethernet: net_pcap hands frames on as
+// Ethernet whatever the file's link type) and reads its first timestamp;
+// its frames are counted with libpcap on a thread of their own, as the
+// count is needed only at the end of the file. finite false and `error`
+// set when it cannot be used.
+file_info open_capture_file(const std::string& path, std::string& error) {
   file_info out;
   char errbuf[PCAP_ERRBUF_SIZE] = {};
   pcap_t* p =
@@ -262,16 +266,27 @@ file_info count_frames(const std::string& path, std::string& error) {
     return out;
   }
   const bool nano = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO;
-  int64_t n = 0;
   pcap_pkthdr* h = nullptr;
   const u_char* d = nullptr;
-  while (pcap_next_ex(p, &h, &d) == 1) {
-    if (n++ == 0)
-      out.first_ts_ns = static_cast<uint64_t>(h->ts.tv_sec) * 1000000000ULL +
-                        static_cast<uint64_t>(h->ts.tv_usec) * (nano ? 1 : 1000);
-  }
+  if (pcap_next_ex(p, &h, &d) == 1)
+    out.first_ts_ns = static_cast<uint64_t>(h->ts.tv_sec) * 1000000000ULL +
+                      static_cast<uint64_t>(h->ts.tv_usec) * (nano ? 1 : 1000);
   pcap_close(p);
-  out.frames = n;
+  out.finite = true;
+  out.frames = std::async(std::launch::async, [path] {
+    char eb[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* f = pcap_open_offline(path.c_str(), eb);
+    if (!f)
+      return int64_t{-1};
+    int64_t n = 0;
+    pcap_pkthdr* fh = nullptr;
+    const u_char* fd = nullptr;
+    int rc;
+    while ((rc = pcap_next_ex(f, &fh, &fd)) == 1)
+      ++n;
+    pcap_close(f);
+    return rc == PCAP_ERROR_BREAK ? n : int64_t{-1};
+  }).share();
   return out;
 }
 
@@ -316,14 +331,13 @@ class dpdk_queue_source final : public packet_source {
 public:
   dpdk_queue_source(std::shared_ptr<dpdk_port> port, uint16_t queue, file_info file,
                     const dpdk_options& o)
-      : port_(std::move(port)), queue_(queue), expected_(file.frames),
-        first_ts_ns_(file.first_ts_ns),
+      : port_(std::move(port)), queue_(queue), file_(std::move(file)),
         idle_end_ms_(o.file_idle_end_ms), poll_timeout_ms_(o.poll_timeout_ms) {
     name_ = "dpdk:" + port_->name + "/q" + std::to_string(queue);
   }
 
   std::ptrdiff_t next_batch(packet_batch& batch, size_t max_packets) override;
-  bool live() const override { return expected_ < 0; }
+  bool live() const override { return !file_.finite; }
   bool eof() const override { return eof_; }
   std::string error() const override { return error_; }
   const std::string& name() const override { return name_; }
@@ -339,8 +353,7 @@ private:
   uint16_t queue_;
   uint64_t frame_ts(const rte_mbuf* m, uint64_t wall);
 
-  int64_t expected_;          // finite queue: frames of its file; -1: live
-  uint64_t first_ts_ns_;      // finite queue: its file's first timestamp
+  file_info file_;            // finite queue: its capture file
   // PMD timestamp unit in ns, found on the first stamped frame: 1 or 1000
   // (DPDK 22.11's net_pcap stamps microseconds, later versions
   // nanoseconds); 0 not known yet; -1 unusable (wall clock instead).
@@ -386,7 +399,7 @@ size_t dpdk_queue_source::wait_and_receive(rte_mbuf** mbufs, size_t max) {
   const auto start = mono::now();
   for (unsigned polls = 0;; ++polls) {
     const auto now = mono::now();
-    if (expected_ < 0) {
+    if (!file_.finite) {
       if (now - start >= std::chrono::milliseconds(poll_timeout_ms_))
         return 0;
     } else if (now - last_rx_ >= std::chrono::milliseconds(idle_end_ms_)) {
@@ -408,23 +421,26 @@ std::ptrdiff_t dpdk_queue_source::next_batch(packet_batch& batch, size_t max_pac
   if (eof_ || max_packets == 0)
     return 0;
   register_thread();
-  const bool finite = expected_ >= 0;
-  if (finite && received_ >= expected_) {
+  std::vector<rte_mbuf*> mbufs(max_packets);
+  size_t n = receive(mbufs.data(), max_packets);
+  // net_pcap returns nothing at the end of the file, and also when it lost
+  // the frame it read (no mbuf, a frame it cannot take): only the count
+  // tells them apart (waiting here for the counting thread if need be).
+  if (n == 0 && file_.finite && received_ >= file_.frames.get()) {
     eof_ = true;
     return 0;
   }
-  std::vector<rte_mbuf*> mbufs(max_packets);
-  size_t n = receive(mbufs.data(), max_packets);
   if (n == 0)
     n = wait_and_receive(mbufs.data(), max_packets);
   if (n == 0) {
-    if (finite) {
+    if (file_.finite) {
       eof_ = true;
       rte_eth_stats st{};
       rte_eth_stats_get(port_->id, &st);
       capture_log()->warn("{}: ended after {} of the {} frames of its file ({} ms without "
                           "a frame); the port counts {} errors and {} frames without mbuf",
-                          name_, received_, expected_, idle_end_ms_, st.ierrors, st.rx_nombuf);
+                          name_, received_, file_.frames.get(), idle_end_ms_, st.ierrors,
+                          st.rx_nombuf);
     } else {
       ++counters_.empty_polls;
     }
@@ -487,8 +503,10 @@ uint64_t dpdk_queue_source::frame_ts(const rte_mbuf* m, uint64_t wall) {
       const uint64_t day = 86400ULL * 1000000000ULL;
       return ns > wall ? ns - wall < day : wall - ns < day;
     };
-    if (expected_ >= 0)
-      ts_scale_ = raw == first_ts_ns_ ? 1 : raw * 1000 == first_ts_ns_ / 1000 * 1000 ? 1000 : -1;
+    if (file_.finite)
+      ts_scale_ = raw == file_.first_ts_ns                          ? 1
+                  : raw * 1000 == file_.first_ts_ns / 1000 * 1000 ? 1000
+                                                                  : -1;
     else
       ts_scale_ = near(raw) ? 1 : near(raw * 1000) ? 1000 : -1;
     if (ts_scale_ < 0) {
@@ -674,8 +692,8 @@ std::vector<std::unique_ptr<packet_source>> open_dpdk(const dpdk_options& o, std
     if (v.name != port->name || port->driver != "net_pcap" || !v.finite())
       continue;
     for (const auto& f : v.rx_pcap) {
-      expected.push_back(count_frames(f, error));
-      if (expected.back().frames < 0)
+      expected.push_back(open_capture_file(f, error));
+      if (!expected.back().finite)
         return out;
     }
   }

@@ -22,8 +22,9 @@
 // End of input: live ports (NICs, net_af_packet, net_pcap on an interface
 // or with infinite_rx) never end; they stop when the capture is asked to.
 // A net_pcap vdev reading capture files (rx_pcap=FILE, one queue per file)
-// is finite: the frames of each file are counted with libpcap when the
-// port opens and its queue ends when that many were received. Should the
+// is finite: the frames of each file are counted with libpcap (on a thread
+// of their own, started when the port opens) and its queue ends when it
+// finds no frame after receiving that many. Should the
 // PMD lose frames (no mbuf, a frame too large), a finite queue that has
 // received nothing for `file_idle_end_ms` ends as well, with a warning that
 // names the shortfall.

@@ -17,7 +17,11 @@ namespace metaprobe {
 
 bool run_pipeline(caf::actor_system& sys, pipeline_options opts, const std::atomic<bool>& stop,
                   stage_stats& stats, std::string& error) {
-  input_options in{opts.input, opts.workers, opts.snaplen, opts.bpf_filter};
+  input_options in;
+  in.input = opts.input;
+  in.workers = opts.workers;
+  in.snaplen = opts.snaplen;
+  in.bpf_filter = opts.bpf_filter;
   in.dpdk = opts.dpdk;
   // mbufs the pipeline may hold: the batches in flight and the one being read
   in.dpdk.held_mbufs =
