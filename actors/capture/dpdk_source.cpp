@@ -592,8 +592,8 @@ bool setup_port(dpdk_port& port, const dpdk_options& o, uint16_t queues, std::st
   }
   if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
-  // Only net_pcap's timestamps are nanoseconds since the epoch (the capture
-  // file's); NIC timestamps count in device clock units.
+  // Only net_pcap's timestamps count from the epoch (the capture file's);
+  // NIC timestamps count in device clock units.
   if ((info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TIMESTAMP) && port.driver == "net_pcap")
     conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TIMESTAMP;
   rc = rte_eth_dev_configure(port.id, queues, 0, &conf);

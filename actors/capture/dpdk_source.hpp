@@ -12,12 +12,13 @@
 // batch is destroyed (packet_batch::release), on whatever thread drops the
 // last reference; the mempool is the default multi-producer/consumer ring,
 // safe from non-EAL threads. Multi-segment mbufs (frames larger than one
-// mbuf, with the scatter offload) are copied once into batch.arena.
+// mbuf, chained by the PMD) are copied once into batch.arena.
 //
-// Timestamps: the PMD's RX timestamp (RTE_ETH_RX_OFFLOAD_TIMESTAMP, mbuf
-// dynamic field) where it is nanoseconds since the epoch — net_pcap, which
-// passes the capture file's timestamps through; otherwise the wall clock at
-// the burst.
+// Timestamps: net_pcap passes the capture file's timestamps in the mbuf's
+// RX timestamp field (DPDK 22.11 in microseconds, later versions in
+// nanoseconds with RTE_ETH_RX_OFFLOAD_TIMESTAMP): used, the unit settled on
+// each queue's first frame. Other drivers: the wall clock at the burst (NIC
+// timestamps count in device clock units).
 //
 // End of input: live ports (NICs, net_af_packet, net_pcap on an interface
 // or with infinite_rx) never end; they stop when the capture is asked to.
