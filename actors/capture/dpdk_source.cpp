@@ -548,7 +548,9 @@ bool find_port(const std::string& want, uint16_t& id, std::string& error) {
             "add a virtual device such as --vdev=net_pcap0,rx_pcap=FILE to dpdk_eal_args)";
     return false;
   }
-  if (std::all_of(want.begin(), want.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+  if (want.size() <= 5 && std::all_of(want.begin(), want.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+      })) {
     const unsigned long v = std::stoul(want);
     if (v < RTE_MAX_ETHPORTS && rte_eth_dev_is_valid_port(static_cast<uint16_t>(v))) {
       id = static_cast<uint16_t>(v);

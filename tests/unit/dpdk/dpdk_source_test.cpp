@@ -165,6 +165,14 @@ TEST_CASE("net_pcap port: the frames, timestamps and decodes of pcap_source") {
   std::string error2;
   CHECK(open_dpdk(other, error2).empty());
   CHECK(error2.find("already running") != std::string::npos);
+  // Ports that do not exist are named in the error.
+  for (const char* port : {"net_pcap7", "7", "123456789012345678901234"}) {
+    dpdk_options missing = o;
+    missing.port = port;
+    std::string error3;
+    CHECK(open_dpdk(missing, error3).empty());
+    CHECK(error3.find(std::string("dpdk_port ")) != std::string::npos);
+  }
 
   const std::filesystem::path files[] = {a, b};
   for (size_t q = 0; q < 2; ++q) {
