@@ -348,11 +348,10 @@ private:
   size_t receive(rte_mbuf** mbufs, size_t max);
   size_t wait_and_receive(rte_mbuf** mbufs, size_t max);
   void register_thread();
+  uint64_t frame_ts(const rte_mbuf* m, uint64_t wall);
 
   std::shared_ptr<dpdk_port> port_;
   uint16_t queue_;
-  uint64_t frame_ts(const rte_mbuf* m, uint64_t wall);
-
   file_info file_;            // finite queue: its capture file
   // PMD timestamp unit in ns, found on the first stamped frame: 1 or 1000
   // (DPDK 22.11's net_pcap stamps microseconds, later versions
@@ -369,14 +368,15 @@ private:
   source_counters counters_;
 };
 
+// Once: a source is read by one (detached actor) thread all its life.
 void dpdk_queue_source::register_thread() {
-  if (rte_lcore_id() != LCORE_ID_ANY)
+  if (register_tried_ || rte_lcore_id() != LCORE_ID_ANY)
     return;
-  if (rte_thread_register() != 0 && !register_tried_)
+  register_tried_ = true;
+  if (rte_thread_register() != 0)
     capture_log()->info("{}: reader thread not registered with the EAL ({}); it uses "
                         "the mempool without a per-lcore cache",
                         name_, rte_error(rte_errno));
-  register_tried_ = true;
 }
 
 size_t dpdk_queue_source::receive(rte_mbuf** mbufs, size_t max) {
@@ -425,7 +425,8 @@ std::ptrdiff_t dpdk_queue_source::next_batch(packet_batch& batch, size_t max_pac
   size_t n = receive(mbufs.data(), max_packets);
   // net_pcap returns nothing at the end of the file, and also when it lost
   // the frame it read (no mbuf, a frame it cannot take): only the count
-  // tells them apart (waiting here for the counting thread if need be).
+  // tells them apart (waiting here for the counting thread if need be; a
+  // count that failed, -1, ends the queue here).
   if (n == 0 && file_.finite && received_ >= file_.frames.get()) {
     eof_ = true;
     return 0;
