@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "capture/afpacket_source.hpp"
+#include "capture/dpdk_source.hpp"
 #include "capture/pcap_source.hpp"
 
 namespace metaprobe {
@@ -32,8 +33,12 @@ std::vector<std::unique_ptr<packet_source>> open_inputs(const input_options& o,
     one = pcap_source::open_file(o.input.substr(5), error);
   else if (has_prefix(o.input, "iface:"))
     one = pcap_source::open_live(o.input.substr(6), o.snaplen, o.bpf_filter, error);
-  else
-    error = "unsupported input '" + o.input + "' (expected pcap:PATH, iface:NAME or afpacket:NAME)";
+  else if (o.input == "dpdk") {
+    dpdk_options d = o.dpdk;
+    d.queues = o.workers;
+    out = open_dpdk(d, error);
+  } else
+    error = "unsupported input '" + o.input + "' (expected pcap:PATH, iface:NAME, afpacket:NAME or dpdk)";
   if (one)
     out.push_back(std::move(one));
   return out;

@@ -9,6 +9,9 @@
 //   afpacket:NAME  live interface through AF_PACKET (TPACKET_V3 rings), one
 //                  socket per worker in one fanout group
 //                  (capture/afpacket_source.hpp)
+//   dpdk         a DPDK port (dpdk_options, capture/dpdk_source.hpp), one
+//                source per RX queue (one queue per worker where the driver
+//                has them); finite for a net_pcap vdev reading files
 //
 // Errors: open_inputs() returns an empty vector and sets `error` (naming the
 // input and the reason) when the input is unknown or cannot be opened;
@@ -19,6 +22,7 @@
 #include <vector>
 
 #include "capture/afpacket_source.hpp"
+#include "capture/dpdk_source.hpp"
 #include "capture/packet_source.hpp"
 
 namespace metaprobe {
@@ -29,13 +33,16 @@ struct input_options {
   int snaplen = 65535;
   std::string bpf_filter;  // empty: all traffic
   afpacket_ring_options afpacket; // afpacket: rings and fanout group
+  dpdk_options dpdk;       // input=dpdk (queues: taken from `workers`)
 };
 
 std::vector<std::unique_ptr<packet_source>> open_inputs(const input_options& o,
                                                         std::string& error);
 
 // True for inputs that never end by themselves and must not wait for the
-// pipeline (drops are counted instead).
+// pipeline (drops are counted instead). For input=dpdk this is the default
+// before the port is open; the opened sources say it exactly
+// (packet_source::live(): false for a net_pcap vdev reading files).
 bool input_is_live(const std::string& input);
 
 } // namespace metaprobe

@@ -164,7 +164,18 @@ std::vector<key_spec> build_schema() {
               "(empty: all traffic; capture files are read whole)"));
   add(str_key("dpdk_eal_args", "",
               "DPDK EAL arguments for input=dpdk, e.g. --no-huge --vdev=net_pcap0,rx_pcap=FILE"));
-  add(int_key("batch_size", 1, 4096, "256", "packets per capture burst"));
+  add(str_key("dpdk_port", "",
+              "DPDK port for input=dpdk: empty for the first port the EAL found, a port "
+              "number, or a device name (net_pcap0, 0000:03:00.0)"));
+  add(int_key("dpdk_mempool_size", 1023, 16777215, "32767",
+              "mbufs in the DPDK RX pool (about 2.3 KiB each); must cover every queue's RX "
+              "descriptors and the batches in flight (batch_size x 65)"));
+  add(int_key("dpdk_mbuf_cache", 0, 512, "256", "per-lcore cache of the DPDK mbuf pool"));
+  add(int_key("dpdk_rx_desc", 64, 32768, "1024", "RX descriptors per DPDK queue"));
+  add(duration_key("dpdk_file_idle_end", 0.1, 3600, "2",
+                   "a net_pcap queue reading a capture file that is short of the file's "
+                   "frames ends after this long without a frame (frames lost in the PMD)"));
+  add(int_key("batch_size", 1, 4096, "256", "packets per capture burst (DPDK: per rx_burst round)"));
   add(size_key("afpacket_block_size", 4096, int64_t{1} << 30, "1M",
                "input=afpacket: bytes per ring block, a multiple of the page size that holds "
                "one frame of snaplen"));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "pipeline/pipeline.hpp"
 
+#include <algorithm>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -16,13 +17,23 @@ namespace metaprobe {
 
 bool run_pipeline(caf::actor_system& sys, pipeline_options opts, const std::atomic<bool>& stop,
                   stage_stats& stats, std::string& error) {
-  auto sources = open_inputs(
-    {opts.input, opts.workers, opts.snaplen, opts.bpf_filter, opts.afpacket}, error);
+  input_options in;
+  in.input = opts.input;
+  in.workers = opts.workers;
+  in.snaplen = opts.snaplen;
+  in.bpf_filter = opts.bpf_filter;
+  in.dpdk = opts.dpdk;
+  in.afpacket = opts.afpacket;
+  // mbufs the pipeline may hold: the batches in flight and the one being read
+  in.dpdk.held_mbufs =
+    static_cast<uint32_t>((opts.capture.max_in_flight + 1) * static_cast<int64_t>(opts.capture.batch_size));
+  auto sources = open_inputs(in, error);
   if (sources.empty())
     return false;
-  opts.capture.live = input_is_live(opts.input);
-  if (opts.publisher.block_ms < 0 && opts.capture.live)
-    opts.publisher.block_ms = 0;
+  opts.capture.live = std::any_of(sources.begin(), sources.end(),
+                                  [](const auto& s) { return s->live(); });
+  if (opts.publisher.block_ms < 0)
+    opts.publisher.block_ms = opts.capture.live ? 0 : opts.finite_block_ms;
   if (opts.publisher.producer_id == 0)
     opts.publisher.producer_id = std::random_device{}() | (uint64_t(std::random_device{}()) << 32);
 

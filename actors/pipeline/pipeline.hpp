@@ -10,6 +10,7 @@
 
 #include "capture/afpacket_source.hpp"
 #include "capture/capture_actor.hpp"
+#include "capture/dpdk_source.hpp"
 #include "classifier/classifier_core.hpp"
 #include "core/stage_stats.hpp"
 #include "correlator/correlator.hpp"
@@ -24,6 +25,10 @@ struct pipeline_options {
   int snaplen = 65535;
   std::string bpf_filter;
   afpacket_ring_options afpacket; // input=afpacket:NAME
+  dpdk_options dpdk;              // input=dpdk (capture/dpdk_source.hpp)
+  // publisher.block_ms < 0 means auto: this on finite input (capture files,
+  // net_pcap vdevs reading files), 0 (never block) on live input.
+  int finite_block_ms = 30000;
   capture_options capture;
   classifier_options classifier;
   parser_options parsers;

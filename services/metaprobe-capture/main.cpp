@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// metaprobe-capture: reads packets (capture file or live interface), runs
-// the actor pipeline and publishes record batches on the ZeroMQ channels
-// the configuration turns on. Wiring only.
+// metaprobe-capture: reads packets (capture file, live interface or DPDK
+// port, as the DPDK primary process), runs the actor pipeline and publishes
+// record batches on the ZeroMQ channels the configuration turns on. Wiring
+// only.
 
 #include <csignal>
 #include <chrono>
@@ -39,6 +40,12 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
   o.afpacket.block_count = static_cast<uint32_t>(cfg.integer("afpacket_block_count"));
   o.afpacket.fanout_id = static_cast<uint16_t>(cfg.integer("afpacket_fanout_id"));
   o.capture.batch_size = static_cast<size_t>(cfg.integer("batch_size"));
+  o.dpdk.eal_args = cfg.str("dpdk_eal_args");
+  o.dpdk.port = cfg.str("dpdk_port");
+  o.dpdk.mempool_size = static_cast<uint32_t>(cfg.integer("dpdk_mempool_size"));
+  o.dpdk.mbuf_cache = static_cast<uint32_t>(cfg.integer("dpdk_mbuf_cache"));
+  o.dpdk.rx_desc = static_cast<uint16_t>(cfg.integer("dpdk_rx_desc"));
+  o.dpdk.file_idle_end_ms = static_cast<int>(cfg.seconds("dpdk_file_idle_end") * 1000);
 
   auto ns = [](double s) { return static_cast<uint64_t>(s * 1e9); };
   o.classifier.max_flows = static_cast<uint32_t>(cfg.integer("flow_max"));
@@ -72,10 +79,10 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
   for (const auto& ch : o.publisher.channels)
     o.publisher.instances[ch.index()] = service::instances_of(cfg, ch);
   o.publisher.hwm = static_cast<int>(cfg.integer("publisher_hwm"));
-  int block = static_cast<int>(cfg.integer("publisher_block_ms"));
-  bool file_input = o.input.rfind("pcap:", 0) == 0;
-  // auto: a capture file waits (bounded) for slow exporters, live input never
-  o.publisher.block_ms = block >= 0 ? block : (file_input ? 30000 : 0);
+  // -1 auto: finite input (capture file, net_pcap vdev reading files) waits
+  // (bounded, pipeline_options::finite_block_ms) for slow exporters, live
+  // input never; the pipeline decides once the input is open.
+  o.publisher.block_ms = static_cast<int>(cfg.integer("publisher_block_ms"));
   return o;
 }
 
@@ -110,7 +117,7 @@ int main(int argc, char** argv) {
     }
     cfg.emplace(service::load_config(args));
     if (cfg->str("input").empty())
-      throw config_error("key 'input': must be set (pcap:PATH or iface:NAME)");
+      throw config_error("key 'input': must be set (pcap:PATH, iface:NAME or dpdk)");
     if (!cfg->str("subscribers_file").empty())
       subs.emplace(subscriber_map::load(cfg->str("subscribers_file")));
   } catch (const config_error& e) {
