@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "exporters/text/text_format.hpp"
 
+#include <charconv>
+
 #include <arpa/inet.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 
 #include "core/config.hpp"
 
@@ -35,15 +38,26 @@ constexpr field_name field_names[] = {
 
 void append_uint(std::string& out, uint64_t v) {
   char buf[24];
-  int n = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
-  out.append(buf, static_cast<size_t>(n));
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, static_cast<size_t>(r.ptr - buf));
 }
 
+// IPv4 by hand: glibc's inet_ntop formats it through sprintf, a tenth of
+// the text exporter's time.
 void append_ip(std::string& out, const std::string& bytes) {
+  if (bytes.size() == 4) {
+    char buf[16];
+    char* p = buf;
+    for (int i = 0; i < 4; ++i) {
+      if (i)
+        *p++ = '.';
+      p = std::to_chars(p, buf + sizeof buf, static_cast<unsigned char>(bytes[static_cast<size_t>(i)])).ptr;
+    }
+    out.append(buf, static_cast<size_t>(p - buf));
+    return;
+  }
   char buf[INET6_ADDRSTRLEN];
-  if (bytes.size() == 4 && inet_ntop(AF_INET, bytes.data(), buf, sizeof buf))
-    out += buf;
-  else if (bytes.size() == 16 && inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf))
+  if (bytes.size() == 16 && inet_ntop(AF_INET6, bytes.data(), buf, sizeof buf))
     out += buf;
 }
 
@@ -159,25 +173,55 @@ std::optional<text_kind> text_kind_from_name(std::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+
+// Whether any of the 8 bytes in `x` needs an escape (< 0x20, 0x7f or '\\'):
+// the exact "has a byte less than n" / "has a zero byte" word tests.
+inline bool word_needs_escape(uint64_t x) {
+  constexpr uint64_t ones = 0x0101010101010101ull;
+  constexpr uint64_t highs = 0x8080808080808080ull;
+  const uint64_t below_space = (x - ones * 0x20) & ~x & highs;
+  const uint64_t y = x ^ (ones * 0x7f);
+  const uint64_t del = (y - ones) & ~y & highs;
+  const uint64_t z = x ^ (ones * '\\');
+  const uint64_t backslash = (z - ones) & ~z & highs;
+  return (below_space | del | backslash) != 0;
+}
+
+} // namespace
+
 void append_escaped(std::string& out, std::string_view s) {
   static const char digits[] = "0123456789abcdef";
-  for (char ch : s) {
-    auto c = static_cast<unsigned char>(ch);
+  // runs of characters that need no escape are appended in one piece; the
+  // scan skips 8 clean bytes at a time
+  size_t run = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    while (i + 8 <= s.size()) {
+      uint64_t w;
+      std::memcpy(&w, s.data() + i, sizeof w);
+      if (word_needs_escape(w))
+        break;
+      i += 8;
+    }
+    if (i >= s.size())
+      break;
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != 0x7f && c != '\\')
+      continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
     switch (c) {
     case '\\': out += "\\\\"; break;
     case '\t': out += "\\t"; break;
     case '\r': out += "\\r"; break;
     case '\n': out += "\\n"; break;
     default:
-      if (c < 0x20 || c == 0x7f) {
-        out += "\\x";
-        out += digits[c >> 4];
-        out += digits[c & 15];
-      } else {
-        out += ch;
-      }
+      out += "\\x";
+      out += digits[c >> 4];
+      out += digits[c & 15];
     }
   }
+  out.append(s.data() + run, s.size() - run);
 }
 
 text_line_formatter::text_line_formatter(text_kind kind, const std::vector<std::string>& fields,

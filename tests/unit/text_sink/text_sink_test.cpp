@@ -142,6 +142,36 @@ TEST_CASE("escaping keeps one record on one line") {
   CHECK(out == "a\\tb\\nc\\rd\\\\e\\x01f\\x7fg\xc3\xa9");
 }
 
+TEST_CASE("escaping: the word-at-a-time scan equals a byte-by-byte reference") {
+  auto reference = [](std::string_view s) {
+    static const char digits[] = "0123456789abcdef";
+    std::string r;
+    for (unsigned char c : s) {
+      if (c == '\\') r += "\\\\";
+      else if (c == '\t') r += "\\t";
+      else if (c == '\r') r += "\\r";
+      else if (c == '\n') r += "\\n";
+      else if (c < 0x20 || c == 0x7f) { r += "\\x"; r += digits[c >> 4]; r += digits[c & 15]; }
+      else r += static_cast<char>(c);
+    }
+    return r;
+  };
+  uint32_t seed = 12345;
+  auto next = [&] { seed = seed * 1103515245u + 12345u; return seed >> 16; };
+  for (int round = 0; round < 3000; ++round) {
+    std::string s(next() % 70, 'x');
+    for (auto& ch : s) {
+      const uint32_t pick = next() % 10;
+      // mostly printable text, sometimes every byte value (escapes, 0x7f, UTF-8)
+      ch = static_cast<char>(pick < 7 ? 0x20 + next() % 95 : next() % 256);
+    }
+    std::string out = "prefix:";
+    append_escaped(out, s);
+    CAPTURE(s);
+    CHECK(out == "prefix:" + reference(s));
+  }
+}
+
 TEST_CASE("url line in the seed's default format") {
   const auto fields = config::from_overrides({}).fields("ajb_save_url_format");
   text_line_formatter f(text_kind::url, fields);
