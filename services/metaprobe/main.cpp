@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
     }
     cfg.emplace(service::load_config(args));
     if (cfg->str("input").empty())
-      throw config_error("key 'input': must be set (pcap:PATH or iface:NAME)");
+      throw config_error("key 'input': must be set (pcap:PATH, iface:NAME, afpacket:NAME or dpdk)");
   } catch (const config_error& e) {
     service::fail(process_name, e.what());
     return service::exit_config;
