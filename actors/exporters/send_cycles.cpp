@@ -67,6 +67,10 @@ std::string drop_alerts::text(std::string_view name, const state& s, const cycle
 std::optional<std::string> drop_alerts::observe(size_t index, std::string_view name, uint64_t total,
                                                 const cycle& c, clock::time_point now) {
   state& s = at(index);
+  if (s.name != name) { // another sink at this position (SIGHUP reload): its own count
+    s = state{};
+    s.name = std::string(name);
+  }
   s.cycle_drops = total > s.seen ? total - s.seen : 0;
   s.seen = std::max(s.seen, total);
   if (s.seen == s.reported) return std::nullopt;
@@ -82,7 +86,7 @@ std::optional<std::string> drop_alerts::observe(size_t index, std::string_view n
 std::optional<std::string> drop_alerts::finish(size_t index, std::string_view name, const cycle& c) {
   if (index >= sinks_.size()) return std::nullopt;
   state& s = sinks_[index];
-  if (s.seen == s.reported) return std::nullopt;
+  if (s.name != name || s.seen == s.reported) return std::nullopt;
   std::string out = text(name, s, c);
   s.reported = s.seen;
   ++lines_;

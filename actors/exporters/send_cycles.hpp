@@ -104,6 +104,7 @@ public:
 
 private:
   struct state {
+    std::string name;       // the sink at this position (a reload may replace it)
     uint64_t seen = 0;      // total at the last observe()
     uint64_t reported = 0;  // total at the last alert line
     uint64_t cycle_drops = 0;

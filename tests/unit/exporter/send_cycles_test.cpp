@@ -112,3 +112,17 @@ TEST_CASE("drop alerts: at once, then at most one per interval, nothing lost") {
   CHECK(!a.finish(9, "sink:none", within));
   CHECK(a.lines() == 5);
 }
+
+TEST_CASE("drop alerts: a sink replaced at the same position (reload) starts its own count") {
+  using clock = drop_alerts::clock;
+  const auto t0 = clock::time_point{} + 1h;
+  drop_alerts a(1000ms);
+  drop_alerts::cycle within{3ms, 100ms, false};
+  REQUIRE(a.observe(0, "sink:old", 500, within, t0));
+  // after a reload position 0 holds a new sink with 3 drops of its own
+  auto l = a.observe(0, "sink:new", 3, within, t0 + 100ms);
+  REQUIRE(l);
+  CHECK(l->find("sink:new skipped 3 record(s) in this cycle, 3 since the last alert, 3 in total") !=
+        std::string::npos);
+  CHECK(!a.finish(0, "sink:new", within));
+}
