@@ -37,15 +37,8 @@ import mp_integration as mpi  # noqa: E402
 import export_harness as xh  # noqa: E402
 
 N1, N2, N3, BUFFER = 40, 300, 50, 100
-failures = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-        if detail:
-            print("     " + str(detail).replace("\n", "\n     "))
+failures = mpi.failures
+check = mpi.check
 
 
 def main(argv=None) -> int:

@@ -63,16 +63,11 @@ CHANNELS = ["clickstream.ipfix", "dns.ipfix", "fullflow.ipfix"]
 CHANNEL_INDEX = {"clickstream.ipfix": 0, "dns.ipfix": 4, "fullflow.ipfix": 6}
 PROTOCOLS_IN_CAPTURE = ("http", "dns", "tls")
 
-failures = []
+failures = mpi.failures
 
 
 def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-        if detail:
-            print("     " + str(detail)[:1500].replace("\n", "\n     "))
-    return cond
+    return mpi.check(cond, what, str(detail)[:1500])
 
 
 def free_port_base(offsets):

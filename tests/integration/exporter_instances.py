@@ -37,15 +37,8 @@ NQ, NH = 300, 60
 BASE_DOMAIN = 100
 INSTANCES = {"dns": 3, "clickstream": 2}
 EXPECTED = {"dns": NQ, "clickstream": NH}
-failures = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-        if detail:
-            print("     " + str(detail).replace("\n", "\n     "))
+failures = mpi.failures
+check = mpi.check
 
 
 def main(argv=None) -> int:

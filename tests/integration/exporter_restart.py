@@ -53,16 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp_integration as mpi  # noqa: E402
 import robustness as gen  # noqa: E402  (pcap writers)
 
-failures = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-        if detail:
-            print("     " + str(detail).replace("\n", "\n     "))
-    return cond
+failures = mpi.failures
+check = mpi.check
 
 
 def free_udp_port() -> int:

@@ -36,15 +36,8 @@ import export_harness as xh  # noqa: E402
 
 N1, N2, N3 = 60, 50, 70
 N = N1 + N2 + N3
-failures = []
-
-
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-        if detail:
-            print("     " + str(detail).replace("\n", "\n     "))
+failures = mpi.failures
+check = mpi.check
 
 
 def free_udp_port() -> int:

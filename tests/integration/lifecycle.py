@@ -34,16 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp_integration as mpi  # noqa: E402
 import robustness as gen  # noqa: E402  (pcap writers)
 
-failures = []
+failures = mpi.failures
 CONFIG = Path(__file__).resolve().parent / "configs" / "truth.conf"
 
 
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-        if detail:
-            print("     " + detail.replace("\n", "\n     "))
+check = mpi.check
 
 
 def is_socket(path: Path) -> bool:

@@ -37,6 +37,20 @@ SANITIZER_MARKERS = (
 )
 
 
+# Checks of a test script: each prints "ok" or "FAIL" with what it checked;
+# failed ones are collected in `failures` (the script's exit status).
+failures: List[str] = []
+
+
+def check(cond, what: str, detail="") -> bool:
+    print(("ok   " if cond else "FAIL ") + what)
+    if not cond:
+        failures.append(what)
+        if detail:
+            print("     " + str(detail).replace("\n", "\n     "))
+    return bool(cond)
+
+
 def corpus_or_skip(path: Optional[str]) -> Path:
     """The corpus folder, or exit SKIP with a message when it is absent."""
     p = Path(path) if path else DEFAULT_CORPUS

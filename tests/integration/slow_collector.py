@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp_integration as mpi  # noqa: E402
 import robustness as gen  # noqa: E402  (pcap writers)
 
-failures = []
+failures = mpi.failures
 CONFIG = Path(__file__).resolve().parent / "configs" / "truth.conf"
 
 FLOWS = 6000        # HTTP requests = clickstream records
@@ -62,13 +62,7 @@ ALERT_RE = re.compile(r"^\[ALERT   \]\[\d{4}/\d\d/\d\d-\d\d:\d\d:\d\d:\d{6}\] \[
                       r"(\d+) in total; cycle (\d+)us of (\d+)us period \((overran|within period)\)$")
 
 
-def check(cond, what, detail=""):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
-        if detail:
-            print("     " + str(detail).replace("\n", "\n     "))
-    return cond
+check = mpi.check
 
 
 def http_frames(n: int, prefix: str):
