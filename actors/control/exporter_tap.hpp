@@ -46,9 +46,7 @@ public:
     seen_records_ = c.records;
     uint64_t drops = c.upstream_dropped;
     for (const auto& s : ex_->sinks())
-      for (const auto& sc : s->counters())
-        if (sc.name == "records_dropped")
-          drops += sc.value;
+      drops += exporter::dropped_by(*s);
     entry_->set_drops(drops);
   }
 

@@ -84,6 +84,8 @@ public:
   const exporter_counters& counters() const { return counters_; }
   const std::vector<std::unique_ptr<sink>>& sinks() const { return sinks_; }
   void publish_counters(stage_stats& stats) const;
+  // Records sink `s` dropped so far (its records_dropped counters).
+  static uint64_t dropped_by(const sink& s);
 
   // Handles one serialised RecordBatch (public for tests and fuzzing).
   // Returns true when it was an end-of-stream batch.
@@ -103,7 +105,6 @@ private:
   void finish_cycles(std::chrono::steady_clock::time_point now);
   void write_stat_line(std::chrono::steady_clock::time_point now);
   void write_alert(const std::string& text);
-  static uint64_t dropped_by(const sink& s);
 
   exporter_options opts_;
   std::vector<std::unique_ptr<sink>> sinks_;
