@@ -45,6 +45,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import mp_integration as mpi  # noqa: E402
 import robustness as gen  # noqa: E402  (pcap writers)
+import export_harness as xh  # noqa: E402
 
 failures = mpi.failures
 CONFIG = Path(__file__).resolve().parent / "configs" / "truth.conf"
@@ -52,6 +53,7 @@ CONFIG = Path(__file__).resolve().parent / "configs" / "truth.conf"
 FLOWS = 6000        # HTTP requests = clickstream records
 PACE = 3.0          # seconds the FIFO writer spreads the capture over
 CHUNKS = 30
+CHANNEL = "clickstream.ipfix"
 LOG_TAG = "exporter-clickstream.ipfix-0"  # <role>-<channel>-<instance>
 
 # The seed's stat line: [STAT    ][2022/11/20-17:55:03:213770] Statistics on NFLW_export : {7/0/0.00%/45297us/30008163us}
@@ -144,17 +146,13 @@ class fifo_writer:
 def sink_counters(stderr: str, kind: str):
     """The final counters of the clickstream exporter's sinks of `kind`
     (tcp, file): {name: value}."""
-    out = {}
-    for m in re.finditer(r"exporter\.clickstream\.ipfix\.0\.ipfix:" + kind + r":\S*?\.(\w+)\{[^}]*\} = (\d+)", stderr):
-        out[m.group(1)] = int(m.group(2))
-    return out
+    return xh.sink_counters(xh.exporter_counters(stderr), CHANNEL, 0, "ipfix:" + kind + ":")
 
 
 def exporter_counters(stderr: str):
-    out = {}
-    for m in re.finditer(r"exporter\.clickstream\.ipfix\.0\.(\w+) = (\d+)", stderr):
-        out[m.group(1)] = int(m.group(2))
-    return out
+    """The clickstream exporter's own final counters: {name: value}."""
+    return {name: v for (ch, inst, sink, name), v in xh.exporter_counters(stderr).items()
+            if (ch, inst, sink) == (CHANNEL, 0, "")}
 
 
 def read_lines(path: Path):
