@@ -19,6 +19,10 @@ ipfix_file_sink::ipfix_file_sink(const ipfix_sink_config& cfg)
   // reader handles like a new transport session.
   std::error_code ec;
   const bool continued = cfg.file_append && std::filesystem::file_size(cfg.file_path, ec) > 0 && !ec;
+  // its folder is made as for the text files (a fresh output volume)
+  const auto folder = std::filesystem::path(cfg.file_path).parent_path();
+  if (!folder.empty())
+    std::filesystem::create_directories(folder, ec); // fopen reports what fails
   f_ = std::fopen(cfg.file_path.c_str(), cfg.file_append ? "ab" : "wb");
   if (!f_)
     throw std::runtime_error("IPFIX file " + cfg.file_path + ": cannot create: " + std::strerror(errno));
