@@ -2,6 +2,7 @@
 # metaprobe: the two README commands and their helpers.
 #   make demo   installs dependencies, builds, runs the appliance on the bundled capture
 #   make test   installs dependencies, builds (Release and ASan+UBSan), runs ctest in both
+#   make test-docker  the compose stack in a private Docker engine (root; .ci/run)
 #   make bench  benchmark figures (not a test)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
@@ -10,7 +11,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 CMAKE_GEN := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build build-debug build-asan build-fuzz demo test test-release test-asan bench clean
+.PHONY: all deps build build-debug build-asan build-fuzz demo test test-release test-asan test-docker bench clean
 
 all: build
 
@@ -37,13 +38,18 @@ demo: build
 	@bash tools/demo.sh $(BUILD)
 
 test-release: build
-	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600 -LE docker
 
 test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j$(JOBS) --timeout 900 -LE perf
+	  ctest --output-on-failure -j$(JOBS) --timeout 900 -LE 'perf|docker'
 
 test: test-release test-asan
+
+# The container stack end to end (tests/deploy/docker_stack.py): root, its
+# own dockerd; run by .ci/run after `make test`.
+test-docker: build
+	cd $(BUILD) && ctest --output-on-failure -L docker
 
 bench: build
 	@bash tools/bench.sh $(BUILD)
