@@ -430,8 +430,27 @@ def check_base(label: str, docs, loader: config_loader, work: Path, namespace: s
                   f"{name}: {probe} asks {want}", pgot or perr)
 
 
-# A small part of kustomize: resources, namespace and JSON 6902 patches,
-# enough to render tap-node/ without kubectl.
+# A small part of kustomize: resources, namespace, inline strategic merge
+# patches (maps merged, lists of named items merged by name, other lists
+# replaced) and JSON 6902 patches: enough to render tap-node/ without
+# kubectl.
+def strategic_merge(doc, patch):
+    for k, v in patch.items():
+        old = doc.get(k)
+        if isinstance(v, dict) and isinstance(old, dict):
+            strategic_merge(old, v)
+        elif (isinstance(v, list) and isinstance(old, list) and v and old
+              and all(isinstance(i, dict) and "name" in i for i in v + old)):
+            by_name = {i["name"]: i for i in old}
+            for item in v:
+                if item["name"] in by_name:
+                    strategic_merge(by_name[item["name"]], item)
+                else:
+                    old.append(item)
+        else:
+            doc[k] = copy.deepcopy(v)
+
+
 def json_pointer(path: str):
     return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
 
@@ -462,8 +481,8 @@ def json_patch(doc, ops):
 
 
 def render(d: Path, label: str):
-    """The documents kustomize would build from folder d (JSON 6902 patches
-    only); None when something does not apply."""
+    """The documents kustomize would build from folder d (inline patches
+    with a target only); None when something does not apply."""
     kust, docs, bases = load_kustomization(d)
     for b in bases:
         sub = render(b, label)
@@ -480,14 +499,20 @@ def render(d: Path, label: str):
                 doc["metadata"]["namespace"] = ns
     for i, p in enumerate(kust.get("patches", [])):
         if "target" not in p or "patch" not in p:
-            check(False, f"{label}: patch {i} is an inline JSON 6902 patch (others are not rendered here)")
+            check(False, f"{label}: patch {i} is an inline patch with a target (others are not rendered here)")
             return None
         t = p["target"]
         hits = [doc for doc in docs if doc["kind"] == t.get("kind") and doc["metadata"]["name"] == t.get("name")]
         if not check(len(hits) == 1, f"{label}: patch {i} targets {t.get('kind')}/{t.get('name')} of the base"):
             return None
         try:
-            json_patch(hits[0], yaml.safe_load(p["patch"]))
+            body = yaml.safe_load(p["patch"])
+            if isinstance(body, dict):
+                check(body.get("kind") == t.get("kind") and body["metadata"]["name"] == t.get("name"),
+                      f"{label}: patch {i} names its target")
+                strategic_merge(hits[0], body)
+            else:
+                json_patch(hits[0], body)
         except (KeyError, IndexError, ValueError, TypeError) as e:
             check(False, f"{label}: patch {i} applies", e)
             return None
