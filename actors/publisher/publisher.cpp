@@ -124,10 +124,11 @@ void publisher::drain_monitor(slot& s) {
       if (!s.monitor->recv(head, zmq::recv_flags::dontwait))
         return;
       // the second frame (the endpoint) follows at once: same message
-      while (head.more()) {
+      for (bool more = head.more(); more;) {
         zmq::message_t part;
-        if (!s.monitor->recv(part, zmq::recv_flags::none) || !part.more())
+        if (!s.monitor->recv(part, zmq::recv_flags::none))
           break;
+        more = part.more();
       }
     } catch (const zmq::error_t&) {
       return;
