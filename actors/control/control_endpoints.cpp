@@ -41,6 +41,28 @@ int process_id::offset() const {
   return 0;
 }
 
+std::optional<process_id> parse_process_id(const std::string& text) {
+  if (text == "appliance")
+    return process_id::appliance();
+  if (text == "capture")
+    return process_id::capture();
+  const std::string prefix = "exporter:";
+  if (text.rfind(prefix, 0) != 0)
+    return std::nullopt;
+  const auto colon = text.rfind(':');
+  if (colon <= prefix.size())
+    return std::nullopt;
+  auto ch = parse_channel(std::string_view(text).substr(prefix.size(), colon - prefix.size()));
+  const std::string number = text.substr(colon + 1);
+  if (!ch || number.empty() || number.size() > 2 ||
+      number.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  const int instance = std::stoi(number);
+  if (instance >= max_channel_instances)
+    return std::nullopt;
+  return process_id::exporter(*ch, instance);
+}
+
 namespace {
 
 uint16_t offset_port(uint16_t base, const process_id& who, const std::string& key) {

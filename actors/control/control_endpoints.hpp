@@ -46,6 +46,10 @@ struct process_id {
   int offset() const;
 };
 
+// "appliance", "capture" or "exporter:GROUP.KIND:N" (N 0..63), as
+// metaprobe-console --process takes it; nullopt for anything else.
+std::optional<process_id> parse_process_id(const std::string& text);
+
 // The control base of a configuration: "" when off, else an ipc:// or
 // tcp:// endpoint ("auto" resolved against run_dir).
 std::string control_base(const config& cfg);

@@ -43,7 +43,7 @@ std::string metric_safe(std::string_view s) {
 
 bool is_gauge_name(std::string_view n) {
   for (std::string_view g : {"flows_active", "active_flows", "connected", "buffered_records",
-                             "mailbox_depth"})
+                             "mailbox_depth", "exporters_connected"})
     if (n == g)
       return true;
   return false;

@@ -77,8 +77,10 @@ private:
 };
 
 // Sends end of data to whoever waits for the pipeline (the service main).
+// tick_atom: the publisher's own timer (connected exporters, counters).
 using publisher_actor = caf::typed_actor<
   caf::reacts_to<export_batches_ptr>,
+  caf::reacts_to<tick_atom>,
   caf::reacts_to<flush_atom>>;
 
 using correlator_actor = caf::typed_actor<

@@ -38,6 +38,10 @@ struct channel {
   int index() const { return static_cast<int>(group) * 2 + static_cast<int>(kind); }
 };
 
+// Exporter instances of one channel are numbered 0..63 (their control and
+// metrics offsets, control/control_endpoints.hpp, leave room for 64).
+inline constexpr int max_channel_instances = 64;
+
 // "clickstream.ipfix" -> channel; nullopt if unknown.
 std::optional<channel> parse_channel(std::string_view name);
 

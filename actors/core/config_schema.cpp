@@ -328,6 +328,10 @@ std::vector<key_spec> build_schema() {
     k.suffixes = {"clickstream", "meta", "dns", "fullflow", "text"};
     add(std::move(k));
   }
+  add(duration_key("exporter_wait", 0, 3600, "10",
+                   "capture-file input: how long metaprobe-capture waits before reading for "
+                   "every channel to have exporter_instances.<group> exporters connected (then "
+                   "it warns and reads anyway); 0 no wait; live input never waits"));
   add(duration_key("exporter_restart_min", 0.01, 3600, "0.5",
                    "delay before the appliance restarts a crashed exporter; doubles per "
                    "consecutive crash"));

@@ -14,6 +14,42 @@
 
 namespace metaprobe {
 
+namespace {
+
+// "dns.ipfix 1/2, meta.ipfix 0/1": connected / wanted of `channels`.
+std::string describe_exporters(const publisher& pub, const std::vector<channel>& channels) {
+  std::string out;
+  for (const auto& ch : channels) {
+    if (!out.empty())
+      out += ", ";
+    out += ch.name() + " " + std::to_string(pub.counters(ch).exporters_connected) + "/" +
+           std::to_string(pub.expected_exporters(ch));
+  }
+  return out;
+}
+
+// Finite input: waits (bounded) until every channel has its configured
+// exporter instances connected, so the first batches are not all queued
+// for the first instance that happens to connect.
+void wait_for_exporters(publisher& pub, int wait_ms, const std::atomic<bool>& stop,
+                        stage_stats& stats) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+  // a short first look: exporters already waiting connect within a few ms
+  auto missing = pub.wait_for_exporters(
+    std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)), stop);
+  if (!missing.empty() && !stop.load()) {
+    spdlog::info("waiting up to {:.1f} s for exporters to connect (connected/configured: {})",
+                 wait_ms / 1000.0, describe_exporters(pub, missing));
+    missing = pub.wait_for_exporters(deadline, stop);
+  }
+  report_exporters_connected(pub, stats);
+  if (!missing.empty() && !stop.load())
+    spdlog::warn("exporters missing after {:.1f} s (connected/configured: {}); reading the input "
+                 "anyway",
+                 wait_ms / 1000.0, describe_exporters(pub, missing));
+}
+
+} // namespace
 
 bool run_pipeline(caf::actor_system& sys, pipeline_options opts, const std::atomic<bool>& stop,
                   stage_stats& stats, std::string& error) {
@@ -44,6 +80,8 @@ bool run_pipeline(caf::actor_system& sys, pipeline_options opts, const std::atom
     error = e.what();
     return false;
   }
+  if (!opts.capture.live && opts.exporter_wait_ms > 0)
+    wait_for_exporters(*pub, opts.exporter_wait_ms, stop, stats);
 
   // Stats are shared with the actors; they outlive the run through this
   // shared_ptr whose deleter does nothing (the caller owns `stats`).

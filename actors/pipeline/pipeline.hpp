@@ -29,6 +29,12 @@ struct pipeline_options {
   // publisher.block_ms < 0 means auto: this on finite input (capture files,
   // net_pcap vdevs reading files), 0 (never block) on live input.
   int finite_block_ms = 30000;
+  // Finite input only (capture files, FIFOs, net_pcap vdevs reading files):
+  // how long to wait before reading for every channel to have its
+  // configured exporter instances connected (`exporter_wait`); 0: no wait.
+  // A channel still short then is logged (warning) and the input read
+  // anyway. Live input never waits.
+  int exporter_wait_ms = 10000;
   capture_options capture;
   classifier_options classifier;
   parser_options parsers;
@@ -37,7 +43,8 @@ struct pipeline_options {
 };
 
 // Runs until the input ends or `stop` turns true, then drains every stage
-// and finishes the channels. Returns false with `error` set when the
+// and finishes the channels. On finite input it first waits for the
+// exporters (exporter_wait_ms, bounded by `stop` as well). Returns false with `error` set when the
 // pipeline could not start (input cannot be opened, endpoint in use).
 bool run_pipeline(caf::actor_system& sys, pipeline_options opts, const std::atomic<bool>& stop,
                   stage_stats& stats, std::string& error);

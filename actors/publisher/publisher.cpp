@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "publisher/publisher.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
@@ -42,6 +44,17 @@ publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
     s.sock->set(zmq::sockopt::linger, opts_.linger_ms);
     if (opts_.block_ms != 0)
       s.sock->set(zmq::sockopt::sndtimeo, opts_.block_ms);
+    // The monitor before the bind: an exporter waiting to connect may
+    // finish its handshake right after it.
+    const std::string monitor_addr = "inproc://metaprobe-publisher-monitor-" + ch.name();
+    if (zmq_socket_monitor(s.sock->handle(), monitor_addr.c_str(),
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_HANDSHAKE_SUCCEEDED |
+                             ZMQ_EVENT_DISCONNECTED) != 0)
+      throw std::runtime_error("cannot monitor channel " + ch.name() + ": " +
+                               zmq_strerror(zmq_errno()));
+    s.monitor = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pair);
+    s.monitor->set(zmq::sockopt::linger, 0);
+    s.monitor->connect(monitor_addr);
     const std::string path = ipc_file(s.endpoint);
     std::string problem = path.empty() ? std::string() : ipc_path_problem(path);
     if (problem.find("in use") != std::string::npos)
@@ -54,6 +67,7 @@ publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
     }
     if (!problem.empty()) {
       s.sock->set(zmq::sockopt::linger, 0); // s.ipc stays empty: not ours, never removed
+      close_slot(s);
       for (auto& done : slots_) { // the channels bound so far
         done.sock->set(zmq::sockopt::linger, 0);
         close_slot(done);
@@ -77,6 +91,11 @@ publisher::~publisher() {
 }
 
 void publisher::close_slot(slot& s) {
+  if (s.monitor) {
+    zmq_socket_monitor(s.sock->handle(), nullptr, 0); // stops the reports
+    s.monitor->close();
+    s.monitor.reset();
+  }
   if (s.sock)
     s.sock->close();
   // Connected exporters keep their connections; the file only lets new
@@ -95,7 +114,99 @@ bool publisher::send(slot& s, const std::string& bytes) {
   }
 }
 
+void publisher::drain_monitor(slot& s) {
+  if (!s.monitor)
+    return;
+  auto& c = counters_[s.ch.index()];
+  for (;;) {
+    zmq::message_t head;
+    try {
+      if (!s.monitor->recv(head, zmq::recv_flags::dontwait))
+        return;
+      // the second frame (the endpoint) follows at once: same message
+      for (bool more = head.more(); more;) {
+        zmq::message_t part;
+        if (!s.monitor->recv(part, zmq::recv_flags::none))
+          break;
+        more = part.more();
+      }
+    } catch (const zmq::error_t&) {
+      return;
+    }
+    if (head.size() < 6)
+      continue;
+    uint16_t event = 0;
+    std::memcpy(&event, head.data(), sizeof(event));
+    switch (event) {
+      case ZMQ_EVENT_ACCEPTED:
+        ++s.accepted_open;
+        break;
+      case ZMQ_EVENT_HANDSHAKE_SUCCEEDED:
+        c.exporters_connected = std::min(c.exporters_connected + 1, s.accepted_open);
+        break;
+      case ZMQ_EVENT_DISCONNECTED:
+        if (s.accepted_open > 0)
+          --s.accepted_open;
+        // which connection ended is not known: a half-open one leaves the
+        // count as it is, otherwise one fewer (see publisher.hpp)
+        c.exporters_connected = std::min(c.exporters_connected, s.accepted_open);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+void publisher::poll_events() {
+  for (auto& s : slots_)
+    drain_monitor(s);
+}
+
+std::string publisher::bound_endpoint(const channel& ch) const {
+  for (const auto& s : slots_)
+    if (s.ch.index() == ch.index())
+      return s.sock->get(zmq::sockopt::last_endpoint);
+  return {};
+}
+
+int publisher::expected_exporters(const channel& ch) const {
+  return std::max(1, opts_.instances[ch.index()]);
+}
+
+std::vector<channel> publisher::wait_for_exporters(std::chrono::steady_clock::time_point deadline,
+                                                   const std::atomic<bool>& stop) {
+  std::vector<channel> short_of;
+  for (;;) {
+    poll_events();
+    short_of.clear();
+    for (const auto& s : slots_)
+      if (counters_[s.ch.index()].exporters_connected <
+          static_cast<uint64_t>(expected_exporters(s.ch)))
+        short_of.push_back(s.ch);
+    const auto now = std::chrono::steady_clock::now();
+    if (short_of.empty() || now >= deadline || stop.load())
+      return short_of;
+    // wake on a monitor report, at the deadline, or to look at `stop`
+    std::vector<zmq::pollitem_t> items;
+    for (auto& s : slots_)
+      if (s.monitor)
+        items.push_back({s.monitor->handle(), 0, ZMQ_POLLIN, 0});
+    const auto wait = std::min(std::chrono::ceil<std::chrono::milliseconds>(deadline - now),
+                               std::chrono::milliseconds(50));
+    try {
+      if (items.empty())
+        std::this_thread::sleep_for(wait);
+      else
+        zmq::poll(items.data(), items.size(), wait);
+    } catch (const zmq::error_t& e) {
+      if (e.num() != EINTR)
+        throw;
+    }
+  }
+}
+
 void publisher::publish(sink_group group, std::vector<v1::Record>&& records) {
+  poll_events();
   if (records.empty())
     return;
   // The records are encoded once for every channel of the group: each
@@ -139,10 +250,12 @@ void publisher::finish() {
   if (finished_)
     return;
   finished_ = true;
+  poll_events();
   for (auto& s : slots_) {
     auto& c = counters_[s.ch.index()];
-    int n = std::max(1, opts_.instances[s.ch.index()]);
-    for (int i = 0; i < n; ++i) {
+    const uint64_t n =
+      std::max(static_cast<uint64_t>(expected_exporters(s.ch)), c.exporters_connected);
+    for (uint64_t i = 0; i < n; ++i) {
       v1::RecordBatch eos;
       eos.set_group(std::string(sink_group_names[static_cast<int>(s.ch.group)]));
       eos.set_producer_id(opts_.producer_id);

@@ -24,9 +24,21 @@
 // count exactly what was sent to its dead predecessor and never received
 // (exporters/delivery_state.hpp).
 //
-// Threading: one actor. Owns its ZeroMQ context and sockets.
+// Connected exporters: a ZeroMQ socket monitor on every channel's PUSH
+// socket (set up before the bind) reports accepted connections, finished
+// handshakes and disconnects; poll_events() drains those reports without
+// waiting and keeps `exporters_connected` per channel up to date (publish()
+// and finish() call it too). The count is exact whenever no connection is
+// half open (accepted, handshake not done); while one is, it may count one
+// too many, never too few (a disconnect of a connection that never finished
+// its handshake cannot be told apart from one that did).
+//
+// Threading: one thread at a time (the publisher actor, or the pipeline
+// before it spawns that actor). Owns its ZeroMQ context and sockets.
 
 #include <array>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -56,6 +68,7 @@ struct channel_counters {
   uint64_t batches_dropped = 0;
   uint64_t records_dropped = 0;
   uint64_t bytes_sent = 0;
+  uint64_t exporters_connected = 0; // a level, not a count (see above)
 };
 
 // The `records` field (4) of a v1::RecordBatch in wire format: appended to
@@ -74,10 +87,27 @@ public:
   // Sends the records of one group to every channel of that group.
   void publish(sink_group group, std::vector<v1::Record>&& records);
   // End of a finite input: sends end-of-stream to every instance of every
-  // channel, then closes the sockets (waiting up to linger_ms).
+  // channel (max(configured instances, exporters connected now), so an
+  // instance started beyond the configured count ends too), then closes the
+  // sockets (waiting up to linger_ms).
   void finish();
 
+  // Drains the socket monitors' pending reports (never waits) and updates
+  // the connected counts. Cheap when nothing happened.
+  void poll_events();
+  // Waits until every channel has its configured instances (at least 1)
+  // connected, until `deadline`, or until `stop` turns true (checked every
+  // 50 ms). Returns the channels still short of their count (empty: all
+  // there).
+  std::vector<channel> wait_for_exporters(std::chrono::steady_clock::time_point deadline,
+                                          const std::atomic<bool>& stop);
+  // The instances a channel is configured for (at least 1).
+  int expected_exporters(const channel& ch) const;
+
   const channel_counters& counters(const channel& ch) const { return counters_[ch.index()]; }
+  // The endpoint a channel is bound to (ZMQ_LAST_ENDPOINT: tcp port 0
+  // resolved to the port the kernel chose); "" for a channel not published.
+  std::string bound_endpoint(const channel& ch) const;
   const publisher_options& options() const { return opts_; }
 
 private:
@@ -90,8 +120,12 @@ private:
     uint64_t position = 0;      // records offered on this channel so far
     uint64_t dropped_total = 0; // ... of which dropped
     ipc_file_id ipc;        // socket file of an ipc:// endpoint once bound
+    std::unique_ptr<zmq::socket_t> monitor; // PAIR end of the socket monitor
+    uint64_t accepted_open = 0; // accepted connections not disconnected yet
   };
   bool send(slot& s, const std::string& bytes);
+  // Reads one slot's pending monitor reports into its counters.
+  void drain_monitor(slot& s);
   // Closes the socket and removes its ipc socket file if it is still ours.
   static void close_slot(slot& s);
 

@@ -7,6 +7,12 @@ namespace metaprobe {
 
 namespace {
 
+constexpr auto tick_period = std::chrono::seconds(1);
+
+std::string stat_prefix(const channel& ch) {
+  return "publisher." + ch.name() + ".";
+}
+
 struct publisher_state {
   static inline const char* name = "publisher";
   std::shared_ptr<publisher> pub;
@@ -20,7 +26,7 @@ struct publisher_state {
   void report() {
     for (const auto& ch : pub->options().channels) {
       const auto& c = pub->counters(ch);
-      std::string p = "publisher." + ch.name() + ".";
+      const std::string p = stat_prefix(ch);
       stats->set(p + "batches_sent", c.batches_sent);
       stats->set(p + "records_sent", c.records_sent);
       stats->set(p + "batches_dropped", c.batches_dropped);
@@ -28,6 +34,7 @@ struct publisher_state {
       stats->set(p + "bytes_sent", c.bytes_sent);
     }
     stats->set("publisher.messages_in", batches);
+    report_exporters_connected(*pub, *stats);
   }
 
   // Batches sent and records dropped over every channel, into the entry.
@@ -53,6 +60,7 @@ publisher_fn(publisher_actor::stateful_pointer<publisher_state> self,
   st.gauge = std::move(gauge);
   st.stats = std::move(stats);
   st.entry = st.stats->actors().add("publisher", "publisher");
+  self->delayed_send(self, tick_period, tick_atom::value);
   return {
     [self](export_batches_ptr& batches) {
       auto& st = self->state;
@@ -64,6 +72,12 @@ publisher_fn(publisher_actor::stateful_pointer<publisher_state> self,
       note_handled(self, *st.entry);
       if (++st.batches % 64 == 0 || st.pacer.due())
         st.report();
+    },
+    [self](tick_atom) {
+      auto& st = self->state;
+      st.pub->poll_events();
+      st.report();
+      self->delayed_send(self, tick_period, tick_atom::value);
     },
     [self](flush_atom) {
       auto& st = self->state;
@@ -78,6 +92,11 @@ publisher_fn(publisher_actor::stateful_pointer<publisher_state> self,
 }
 
 } // namespace
+
+void report_exporters_connected(const publisher& pub, stage_stats& stats) {
+  for (const auto& ch : pub.options().channels)
+    stats.set(stat_prefix(ch) + "exporters_connected", pub.counters(ch).exporters_connected);
+}
 
 publisher_actor spawn_publisher(caf::actor_system& sys, std::shared_ptr<publisher> pub,
                                 caf::actor waiter, pipeline_gauge_ptr gauge,

@@ -83,6 +83,8 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
   // (bounded, pipeline_options::finite_block_ms) for slow exporters, live
   // input never; the pipeline decides once the input is open.
   o.publisher.block_ms = static_cast<int>(cfg.integer("publisher_block_ms"));
+  // finite input only; the pipeline decides too
+  o.exporter_wait_ms = static_cast<int>(cfg.seconds("exporter_wait") * 1000.0 + 0.5);
   return o;
 }
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // metaprobe-console: runtime inspection of a running metaprobe. One-shot
-//   metaprobe-console [--config FILE | --connect ENDPOINT] [--secret S]
-//                     [--json] COMMAND
+//   metaprobe-console [--config FILE [--process P] | --connect ENDPOINT]
+//                     [--secret S] [--json] COMMAND
 // or, without COMMAND, an interactive shell (libedit: history in
 // ~/.metaprobe_console_history, tab completion of commands). Commands:
 // status, actors, flows, exporters, counters, config, top, stop.
@@ -17,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -40,12 +41,15 @@ void on_sigint(int) {
 
 void usage() {
   std::printf(
-    "usage: %s [--config FILE [--set k=v]... | --connect ENDPOINT] [--secret S | --secret-file F]\n"
-    "          [--json] [--timeout MS] [COMMAND [--interval S] [--count N]]\n"
+    "usage: %s [--config FILE [--set k=v]... [--process P] | --connect ENDPOINT]\n"
+    "          [--secret S | --secret-file F] [--json] [--timeout MS]\n"
+    "          [COMMAND [--interval S] [--count N]]\n"
     "Inspects a running metaprobe (the appliance answers for all its processes).\n"
     "commands: status, actors, flows, exporters, counters, config, top, stop, help\n"
-    "Without COMMAND: interactive shell. The endpoint defaults to the one the\n"
-    "configuration (control_listen, run_dir) gives the appliance.\n",
+    "Without COMMAND: interactive shell. The endpoint is the one the\n"
+    "configuration (control_listen, run_dir) gives the process named by --process:\n"
+    "appliance (default), capture or exporter:GROUP.KIND:N (e.g. exporter:dns.ipfix:1),\n"
+    "for a capture or exporter started without the appliance.\n",
     process_name);
 }
 
@@ -171,7 +175,8 @@ int main(int argc, char** argv) {
   long count = 0;
   try {
     auto args = service::parse_cli(
-      argc, argv, {"connect", "endpoint", "secret", "secret-file", "timeout", "interval", "count"});
+      argc, argv,
+      {"connect", "endpoint", "process", "secret", "secret-file", "timeout", "interval", "count"});
     auto has = [&](const char* f) {
       return std::find(args.flags.begin(), args.flags.end(), f) != args.flags.end();
     };
@@ -188,10 +193,20 @@ int main(int argc, char** argv) {
       return it == args.options.end() ? std::string() : it->second;
     };
     s.endpoint = opt("connect").empty() ? opt("endpoint") : opt("connect");
+    std::optional<process_id> who = process_id::appliance();
+    if (args.options.count("process")) {
+      who = parse_process_id(opt("process"));
+      if (!who)
+        throw config_error("--process " + opt("process") +
+                           ": expected appliance, capture or exporter:GROUP.KIND:N "
+                           "(GROUP clickstream|meta|dns|fullflow, KIND ipfix|text, N 0..63)");
+      if (!s.endpoint.empty())
+        throw config_error("--process and --connect exclude each other");
+    }
     if (s.endpoint.empty() || !args.config_path.empty()) {
       config cfg = service::load_config(args);
       if (s.endpoint.empty()) {
-        s.endpoint = control_endpoint(control_base(cfg), process_id::appliance());
+        s.endpoint = control_endpoint(control_base(cfg), *who);
         if (s.endpoint.empty())
           throw config_error("control_listen is off in this configuration: use --connect");
       }

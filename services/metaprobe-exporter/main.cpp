@@ -2,10 +2,13 @@
 // metaprobe-exporter: one instance of one export channel. Pulls record
 // batches from metaprobe-capture and writes them to its sinks: IPFIX
 // collectors/files (channel <group>.ipfix) or text files (<group>.text).
-// Wiring only.
+// `--instance auto` claims the lowest free instance of the channel
+// (exporters/instance_slot.hpp) for processes started without a
+// coordinator. Wiring only.
 
 #include <csignal>
 #include <filesystem>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -16,6 +19,7 @@
 #include "exporters/channel_sinks.hpp"
 #include "exporters/delivery_state.hpp"
 #include "exporters/exporter.hpp"
+#include "exporters/instance_slot.hpp"
 #include "exporters/sink_reload.hpp"
 #include "service.hpp"
 
@@ -49,12 +53,17 @@ int main(int argc, char** argv) {
   std::optional<config> cfg;
   channel ch;
   int instance = 0;
+  std::optional<instance_slot> slot; // --instance auto: held until exit
+  std::string instance_file;
   std::vector<std::unique_ptr<sink>> sinks;
   try {
-    args = service::parse_cli(argc, argv, {"channel", "instance"});
+    args = service::parse_cli(argc, argv, {"channel", "instance", "instance-file"});
     if (std::find(args.flags.begin(), args.flags.end(), "help") != args.flags.end()) {
-      std::printf("usage: %s --config FILE --channel GROUP.KIND [--instance N] [--set k=v]...\n"
-                  "channels: clickstream|meta|dns|fullflow . ipfix|text\n",
+      std::printf("usage: %s --config FILE --channel GROUP.KIND [--instance N|auto]\n"
+                  "          [--instance-file PATH] [--set k=v]...\n"
+                  "channels: clickstream|meta|dns|fullflow . ipfix|text\n"
+                  "--instance auto claims the lowest free instance 0..63 of the channel\n"
+                  "(lock files in run_dir); --instance-file writes the instance number there.\n",
                   process_name);
       return service::exit_ok;
     }
@@ -67,12 +76,20 @@ int main(int argc, char** argv) {
       throw config_error("--channel " + it->second + ": unknown channel");
     ch = *parsed;
     if (auto in = args.options.find("instance"); in != args.options.end()) {
-      try {
-        instance = std::stoi(in->second);
-      } catch (const std::exception&) {
-        throw config_error("--instance " + in->second + ": expected a number");
+      if (in->second == "auto") {
+        std::filesystem::create_directories(cfg->str("run_dir"));
+        slot.emplace(instance_slot::claim(cfg->str("run_dir"), ch));
+        instance = slot->instance();
+      } else {
+        try {
+          instance = std::stoi(in->second);
+        } catch (const std::exception&) {
+          throw config_error("--instance " + in->second + ": expected a number or auto");
+        }
       }
     }
+    if (auto f = args.options.find("instance-file"); f != args.options.end())
+      instance_file = f->second;
     // a previous incarnation of this instance that is still marked running
     // crashed: continue its IPFIX files (exporters/delivery_state.hpp)
     const auto prev =
@@ -89,6 +106,8 @@ int main(int argc, char** argv) {
                            std::to_string(instance),
                          *cfg);
   const auto& stop = service::install_stop_signals();
+  if (slot)
+    spdlog::info("claimed instance {} of {} ({})", instance, ch.name(), slot->path());
   if (sinks.empty())
     spdlog::warn("channel {} has no sink configured: records are counted only", ch.name());
 
@@ -111,8 +130,10 @@ int main(int argc, char** argv) {
   std::unique_ptr<delivery_state> delivery;
   try {
     std::filesystem::create_directories(cfg->str("run_dir"));
+    // an auto instance may share its channel with others whatever the
+    // configuration says: positions are then not contiguous
     delivery = delivery_state::open(delivery_state_path(cfg->str("run_dir"), ch, instance),
-                                    service::instances_of(*cfg, ch) == 1);
+                                    !slot && service::instances_of(*cfg, ch) == 1);
     if (uint64_t lost = delivery->start())
       spdlog::warn("the previous {}#{} died holding {} record(s): counted lost", ch.name(),
                    instance, lost);
@@ -150,6 +171,15 @@ int main(int argc, char** argv) {
                            [] { std::raise(SIGTERM); }, {}, error)) {
     spdlog::error("{}", error);
     return service::exit_failure;
+  }
+  // written once the control endpoint is up: healthchecks read it, then ask
+  if (!instance_file.empty()) {
+    try {
+      write_instance_file(instance_file, instance);
+    } catch (const std::exception& e) {
+      spdlog::error("--instance-file: {}", e.what());
+      return service::exit_failure;
+    }
   }
   if (!ex.run(stop, error)) {
     spdlog::error("{}", error);

@@ -70,6 +70,25 @@ TEST_CASE("control endpoints: one base, one endpoint per process") {
                   config_error);
 }
 
+TEST_CASE("control endpoints: metaprobe-console --process names a process") {
+  CHECK(parse_process_id("appliance")->role == process_role::appliance);
+  CHECK(parse_process_id("capture")->role == process_role::capture);
+  auto e = parse_process_id("exporter:dns.ipfix:1");
+  REQUIRE(e);
+  CHECK(e->role == process_role::exporter);
+  CHECK(e->ch.name() == "dns.ipfix");
+  CHECK(e->instance == 1);
+  CHECK(control_endpoint("ipc:///r/control", *e) == "ipc:///r/control-exporter-dns-ipfix-1");
+  CHECK(parse_process_id("exporter:clickstream.text:63")->instance == 63);
+  for (const char* bad : {"", "Capture", "exporter", "exporter:", "exporter:dns.ipfix",
+                          "exporter:dns.ipfix:", "exporter:dns.ipfix:64", "exporter:dns.ipfix:-1",
+                          "exporter:dns.ipfix:1x", "exporter:dns:1", "exporter:dns.csv:0",
+                          "exporter::0", "exporter:dns.ipfix:007"}) {
+    CAPTURE(bad);
+    CHECK_FALSE(parse_process_id(bad));
+  }
+}
+
 TEST_CASE("stage_stats names become labelled counters") {
   auto c = counter_from_stat("classifier.1.flows_created", 7);
   CHECK(c.name() == "classifier_flows_created");
@@ -93,6 +112,11 @@ TEST_CASE("stage_stats names become labelled counters") {
   c = counter_from_stat("publisher.clickstream.ipfix.records_dropped", 2);
   CHECK(c.name() == "publisher_records_dropped");
   CHECK(label(c, "channel") == "clickstream.ipfix");
+
+  c = counter_from_stat("publisher.dns.ipfix.exporters_connected", 2);
+  CHECK(c.name() == "publisher_exporters_connected");
+  CHECK(label(c, "channel") == "dns.ipfix");
+  CHECK(c.gauge());
 
   c = counter_from_stat("exporter.dns.ipfix.0.records", 11);
   CHECK(c.name() == "exporter_records");
