@@ -130,7 +130,7 @@ def non_root(user) -> bool:
     return name not in ("0", "root")
 
 
-def check_compose(repo: Path, work: Path):
+def check_compose(repo: Path, work: Path, loader):
     tool = shutil.which("docker-compose")
     compose = repo / "deploy" / "compose.yaml"
     env = {k: v for k, v in os.environ.items() if not k.startswith("METAPROBE_")}
@@ -184,6 +184,11 @@ def check_compose(repo: Path, work: Path):
         check("--instance auto" in entry, f"compose: exporter-{g} claims its instance (--instance auto)", entry)
         check("scale" not in s.get("deploy", {}) and "container_name" not in s,
               f"compose: exporter-{g} can be scaled (no fixed container name)")
+    # the configuration every container mounts, with capture's overrides
+    capture_cmd = services.get("capture", {}).get("command", [])
+    loader.check("compose: deploy/compose/metaprobe.conf",
+                 (repo / "deploy" / "compose" / "metaprobe.conf").read_text(),
+                 set_overrides(capture_cmd))
 
 
 # -------------------------------------------------------------- Kubernetes --
@@ -776,7 +781,7 @@ def main(argv=None) -> int:
     work = mpi.make_workdir(Path(args.work_dir) if args.work_dir else None, "deploy-manifests")
     bin_dir = Path(args.bin_dir).resolve()
     loader = config_loader(bin_dir, work)
-    check_compose(repo, work)
+    check_compose(repo, work, loader)
     check_k8s(repo, loader, work)
     check_systemd(repo, bin_dir, loader, work)
     if mpi.failures:
