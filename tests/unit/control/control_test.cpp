@@ -17,20 +17,14 @@
 #include "control/control_server.hpp"
 #include "control/process_inspector.hpp"
 #include "control/stats_counters.hpp"
+#include "temp_dir.hpp"
 
 using namespace metaprobe;
 using namespace std::chrono_literals;
 
 namespace {
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/mp-ctl-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
+using test::temp_dir;
 
 std::string label(const v1::Counter& c, const std::string& k) {
   auto it = c.labels().find(k);

@@ -12,23 +12,13 @@
 #include <filesystem>
 
 #include "exporters/delivery_state.hpp"
+#include "temp_dir.hpp"
 
 using namespace metaprobe;
 
 namespace {
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/mp-delivery-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using test::temp_dir;
 
 constexpr uint64_t producer = 77;
 

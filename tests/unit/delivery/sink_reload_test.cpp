@@ -12,23 +12,13 @@
 
 #include "exporters/channel_sinks.hpp"
 #include "exporters/sink_reload.hpp"
+#include "temp_dir.hpp"
 
 using namespace metaprobe;
 
 namespace {
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/mp-reload-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using test::temp_dir;
 
 const channel click_ipfix{sink_group::clickstream, sink_kind::ipfix};
 const channel click_text{sink_group::clickstream, sink_kind::text};

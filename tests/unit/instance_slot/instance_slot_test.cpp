@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "exporters/instance_slot.hpp"
+#include "temp_dir.hpp"
 
 using namespace metaprobe;
 
@@ -24,18 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/mp-slot-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test::temp_dir;
 
 const channel dns_ipfix{sink_group::dns, sink_kind::ipfix};
 const channel dns_text{sink_group::dns, sink_kind::text};

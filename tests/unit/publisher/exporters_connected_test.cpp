@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "publisher/publisher.hpp"
+#include "temp_dir.hpp"
 
 using namespace metaprobe;
 
@@ -27,18 +28,7 @@ namespace fs = std::filesystem;
 using clock_type = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/mp-pubx-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test::temp_dir;
 
 const channel clickstream_ipfix{sink_group::clickstream, sink_kind::ipfix};
 const channel dns_ipfix{sink_group::dns, sink_kind::ipfix};

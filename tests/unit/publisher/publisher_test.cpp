@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "publisher/publisher.hpp"
+#include "temp_dir.hpp"
 
 using namespace metaprobe;
 
@@ -24,19 +25,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A private folder (sun_path holds 108 bytes: keep it short).
-struct temp_dir {
-  std::string path;
-  temp_dir() {
-    char tmpl[] = "/tmp/mp-pub-XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test::temp_dir;
 
 const channel clickstream_ipfix{sink_group::clickstream, sink_kind::ipfix};
 const channel dns_ipfix{sink_group::dns, sink_kind::ipfix};
