@@ -151,11 +151,7 @@ def main(argv=None) -> int:
     ev2 = [e["event"] for e in rx2.events()] if rx2 else []
     check(ev2 == ["opened", "closed"], f"session 2 opened and closed cleanly ({ev2})")
 
-    if failures:
-        print(f"{len(failures)} check(s) failed; work dir {work}")
-        return 1
-    print("all checks passed")
-    return 0
+    return mpi.verdict(work)
 
 
 if __name__ == "__main__":

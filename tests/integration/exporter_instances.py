@@ -164,11 +164,7 @@ def main(argv=None) -> int:
         extra = sorted(p.name for p in many.glob(f"{g}.ipfix*") if p not in names)
         check(not extra, f"{g}: no other file ({extra})")
 
-    if failures:
-        print(f"{len(failures)} check(s) failed; work dir {work}")
-        return 1
-    print("all checks passed")
-    return 0
+    return mpi.verdict(work)
 
 
 if __name__ == "__main__":

@@ -140,11 +140,7 @@ def main(argv=None) -> int:
               and summary["records_without_template"] == e["records_without_template"],
               "sets and records without template are reported per exporter")
 
-    if failures:
-        print(f"{len(failures)} check(s) failed; work dir {work}")
-        return 1
-    print("all checks passed")
-    return 0
+    return mpi.verdict(work)
 
 
 if __name__ == "__main__":

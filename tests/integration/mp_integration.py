@@ -51,6 +51,16 @@ def check(cond, what: str, detail="") -> bool:
     return bool(cond)
 
 
+def verdict(work) -> int:
+    """A script's exit status from `failures`: 1 (naming the work dir that
+    is left for a look) when a check failed, else 0."""
+    if failures:
+        print(f"{len(failures)} check(s) failed; work dir {work}")
+        return 1
+    print("all checks passed")
+    return 0
+
+
 def corpus_or_skip(path: Optional[str]) -> Path:
     """The corpus folder, or exit SKIP with a message when it is absent."""
     p = Path(path) if path else DEFAULT_CORPUS

@@ -337,11 +337,7 @@ def main(argv=None) -> int:
     case_beyond_configured(bin_dir, work / "extra", capture, reference, t)
     case_short(bin_dir, work / "short", pcap, reference, t)
 
-    if failures:
-        print(f"{len(failures)} check(s) failed; work dir {work}")
-        return 1
-    print("all checks passed")
-    return 0
+    return mpi.verdict(work)
 
 
 if __name__ == "__main__":

@@ -319,11 +319,7 @@ def main(argv=None) -> int:
     work = mpi.make_workdir(Path(args.work_dir) if args.work_dir else None, "slow-collector")
     stuck_run(bin_dir, work / "stuck", args.timeout)
     reading_run(bin_dir, work / "reading", args.timeout)
-    if failures:
-        print(f"{len(failures)} check(s) failed; work dir {work}")
-        return 1
-    print("all checks passed")
-    return 0
+    return mpi.verdict(work)
 
 
 if __name__ == "__main__":
