@@ -37,7 +37,6 @@ import mp_integration as mpi  # noqa: E402
 import export_harness as xh  # noqa: E402
 
 N1, N2, N3, BUFFER = 40, 300, 50, 100
-failures = mpi.failures
 check = mpi.check
 
 

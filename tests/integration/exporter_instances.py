@@ -37,7 +37,6 @@ NQ, NH = 300, 60
 BASE_DOMAIN = 100
 INSTANCES = {"dns": 3, "clickstream": 2}
 EXPECTED = {"dns": NQ, "clickstream": NH}
-failures = mpi.failures
 check = mpi.check
 
 

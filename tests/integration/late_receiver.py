@@ -36,7 +36,6 @@ import export_harness as xh  # noqa: E402
 
 N1, N2, N3 = 60, 50, 70
 N = N1 + N2 + N3
-failures = mpi.failures
 check = mpi.check
 
 

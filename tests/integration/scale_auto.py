@@ -43,7 +43,6 @@ import export_harness as xh  # noqa: E402
 
 NQ = 240
 check = mpi.check
-failures = mpi.failures
 
 
 class service:

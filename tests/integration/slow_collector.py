@@ -47,7 +47,6 @@ import mp_integration as mpi  # noqa: E402
 import robustness as gen  # noqa: E402  (pcap writers)
 import export_harness as xh  # noqa: E402
 
-failures = mpi.failures
 CONFIG = Path(__file__).resolve().parent / "configs" / "truth.conf"
 
 FLOWS = 6000        # HTTP requests = clickstream records
