@@ -29,6 +29,7 @@ if [ $force -eq 0 ] && "${docker[@]}" image inspect "$tag" >/dev/null 2>&1; then
 fi
 command -v debootstrap >/dev/null || { echo "make-base-image: debootstrap is not installed" >&2; exit 1; }
 root=$(mktemp -d /var/tmp/metaprobe-rootfs.XXXXXX)
+chmod 755 "$root" # the image's / (mktemp makes it 0700: no other user could enter)
 trap 'rm -rf "$root"' EXIT
 echo "make-base-image: debootstrap bookworm from $mirror"
 debootstrap --variant=minbase bookworm "$root" "$mirror" > "$root.log" 2>&1 || {

@@ -380,9 +380,17 @@ def main(argv=None) -> int:
         for inst in range(DNS_EXPORTERS):
             rc, text = st.compose("run", "--rm", "console", "--process", f"exporter:dns.ipfix:{inst}",
                                   "--json", "status", timeout=120)
-            ok = rc == 0 and '"ok": true' in text.replace('"ok":true', '"ok": true')
-            check(ok, f"the console service asks exporter dns.ipfix#{inst} (run once, exits 0)",
-                  text[-800:])
+            procs = []
+            for line in text.splitlines():
+                if line.startswith("{"):
+                    try:
+                        procs = json.loads(line).get("processes", [])
+                    except ValueError:
+                        pass
+            ok = rc == 0 and len(procs) == 1 and procs[0].get("process") == \
+                f"exporter dns.ipfix#{inst}" and procs[0].get("state") == "running"
+            check(ok, f"the console service asks exporter dns.ipfix#{inst} (run once, exits 0): "
+                  "it answers, running", text[-800:])
 
         rc, text = st.compose("up", "-d", "--no-build", "--no-deps", "capture")
         if not check(rc == 0, "compose starts capture on the capture file", text[-1500:]):
