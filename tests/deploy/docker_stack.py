@@ -60,12 +60,16 @@ EXEC_ROOT = Path("/run/metaprobe-test-docker")
 SOCKET = EXEC_ROOT / "docker.sock"
 PROJECT = "mptest"
 TAG = "test"
-DNS_EXPORTERS = 2
+DNS_EXPORTERS = 2  # --dns-exporters
 EXPORTER_SERVICES = ("exporter-clickstream", "exporter-meta", "exporter-dns",
                      "exporter-fullflow", "exporter-text")
-# every TCP port of the stack on 127.0.0.1 (deploy/compose/metaprobe.conf)
-PORTS = [4739] + list(range(7400, 7408)) + [7501] + [7502 + 64 * c + i for c in range(8)
-                                                      for i in range(DNS_EXPORTERS)]
+
+
+def stack_ports(instances: int):
+    """Every TCP port of the stack on 127.0.0.1 (deploy/compose/metaprobe.conf):
+    the demo collector, the channels, capture's and the exporters' control."""
+    return [4739] + list(range(7400, 7408)) + [7501] + [7502 + 64 * c + i for c in range(8)
+                                                        for i in range(instances)]
 MIN_FREE_GB = 20
 
 
@@ -326,7 +330,12 @@ def main(argv=None) -> int:
     ap.add_argument("--bin-dir", required=True, help="the host build's bin/ (reference run)")
     ap.add_argument("--source", default=str(HERE.parent.parent), help="repository root")
     ap.add_argument("--work-dir")
+    ap.add_argument("--dns-exporters", type=int, default=DNS_EXPORTERS,
+                    help="exporter-dns containers (--scale), 2..64")
     args = ap.parse_args(argv)
+    global DNS_EXPORTERS, PORTS
+    DNS_EXPORTERS = max(2, min(64, args.dns_exporters))
+    PORTS = stack_ports(DNS_EXPORTERS)
     if os.geteuid() != 0:
         print("FAIL docker_stack needs root (dockerd, debootstrap, apt-get)")
         return 1
@@ -427,19 +436,21 @@ def main(argv=None) -> int:
                         if t in dns_templates)
                 if n:
                     dns_domains[e.get("domain")] = dns_domains.get(e.get("domain"), 0) + n
-            check(sorted(dns_domains) == [1, 2] and all(dns_domains.values()),
-                  "both DNS exporters delivered records, as observation domains 1 and 2",
-                  str(dns_domains))
+            check(sorted(dns_domains) == list(range(1, DNS_EXPORTERS + 1))
+                  and all(dns_domains.values()),
+                  f"every DNS exporter delivered records, as observation domains "
+                  f"1..{DNS_EXPORTERS}", str(dns_domains))
             check(sum(dns_domains.values()) == ref_counts["dns"],
-                  f"the two DNS exporters together delivered the reference's "
+                  f"the {DNS_EXPORTERS} DNS exporters together delivered the reference's "
                   f"{ref_counts['dns']} DNS records", str(dns_domains))
         # the same in the output folder's files
         dns_files = {p.name: len(mpi.decode_ipfix(bin_dir, p)[0]) for p in
                      (out / "ipfix").glob("dns.ipfix*")}
-        check(sorted(dns_files) == ["dns.ipfix", "dns.ipfix.1"] and all(dns_files.values())
+        want = sorted(["dns.ipfix"] + [f"dns.ipfix.{i}" for i in range(1, DNS_EXPORTERS)])
+        check(sorted(dns_files) == want and all(dns_files.values())
               and sum(dns_files.values()) == ref_counts["dns"],
-              "instances 0 and 1 wrote dns.ipfix and dns.ipfix.1, together the reference's records",
-              str(dns_files))
+              f"instances 0..{DNS_EXPORTERS - 1} wrote {', '.join(want)}, together the "
+              "reference's records", str(dns_files))
         for g in ("clickstream", "fullflow"):
             n = len(mpi.decode_ipfix(bin_dir, out / "ipfix" / f"{g}.ipfix")[0])
             check(n == ref_counts[g], f"{g}.ipfix holds the reference's {ref_counts[g]} records",
