@@ -325,6 +325,7 @@ class stack:
 
 
 def main(argv=None) -> int:
+    global DNS_EXPORTERS, PORTS
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin-dir", required=True, help="the host build's bin/ (reference run)")
@@ -333,7 +334,6 @@ def main(argv=None) -> int:
     ap.add_argument("--dns-exporters", type=int, default=DNS_EXPORTERS,
                     help="exporter-dns containers (--scale), 2..64")
     args = ap.parse_args(argv)
-    global DNS_EXPORTERS, PORTS
     DNS_EXPORTERS = max(2, min(64, args.dns_exporters))
     PORTS = stack_ports(DNS_EXPORTERS)
     if os.geteuid() != 0:
