@@ -49,6 +49,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "integration"))
 import mp_integration as mpi  # noqa: E402
+import export_harness as xh  # noqa: E402
 
 failures = mpi.failures
 check = mpi.check
@@ -144,7 +145,7 @@ class engine:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        mpi_wait(lambda: not self.stale_processes(), 30)
+        xh.wait_until(lambda: not self.stale_processes(), 30)
         for pid, _ in self.stale_processes():
             os.kill(pid, signal.SIGKILL)
         DATA_ROOT.mkdir(parents=True, exist_ok=True)
@@ -157,7 +158,7 @@ class engine:
              f"--data-root={DATA_ROOT}", f"--exec-root={EXEC_ROOT / 'exec'}",
              f"--pidfile={EXEC_ROOT / 'dockerd.pid'}", f"--host=unix://{SOCKET}"],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        ok = mpi_wait(lambda: self.proc.poll() is None and self.answers(), 90)
+        ok = xh.wait_until(lambda: self.proc.poll() is None and self.answers(), 90)
         return check(ok, "dockerd (vfs, --iptables=false, --bridge=none) starts and answers",
                      (self.work / "dockerd.log").read_text(errors="replace")[-1500:])
 
@@ -169,7 +170,7 @@ class engine:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        mpi_wait(lambda: not self.stale_processes(), 30)
+        xh.wait_until(lambda: not self.stale_processes(), 30)
         left = self.stale_processes()
         check(not left, "nothing of the test's engine is left running (dockerd, containerd, shims)",
               "; ".join(c for _, c in left)[:1500])
@@ -178,15 +179,6 @@ class engine:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-
-
-def mpi_wait(pred, timeout: float, step: float = 0.5) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def port_free(port: int) -> bool:
@@ -379,7 +371,7 @@ def main(argv=None) -> int:
             return 1
         check(len(st.containers("exporter-dns")) == DNS_EXPORTERS,
               f"{DNS_EXPORTERS} exporter-dns containers run", str(st.containers("exporter-dns")))
-        healthy = mpi_wait(lambda: all(st.state(c).get("Health", {}).get("Status") == "healthy"
+        healthy = xh.wait_until(lambda: all(st.state(c).get("Health", {}).get("Status") == "healthy"
                                        for c in st.all_exporters()), 90)
         check(healthy, "every exporter's health check (control endpoint) says healthy",
               "; ".join(f"{c[:12]}: {st.state(c).get('Health', {}).get('Status')} "
@@ -405,11 +397,11 @@ def main(argv=None) -> int:
         if not check(rc == 0, "compose starts capture on the capture file", text[-1500:]):
             return 1
         cap = st.containers("capture")
-        done = mpi_wait(lambda: cap and st.state(cap[0]).get("Status") == "exited", 180)
+        done = xh.wait_until(lambda: cap and st.state(cap[0]).get("Status") == "exited", 180)
         cap_state = st.state(cap[0]) if cap else {}
         check(done and cap_state.get("ExitCode") == 0, "capture reads the file and exits 0",
               json.dumps(cap_state)[:400] + "\n" + st.compose("logs", "--no-color", "capture")[1][-1500:])
-        ended = mpi_wait(lambda: all(st.state(c).get("Status") == "exited"
+        ended = xh.wait_until(lambda: all(st.state(c).get("Status") == "exited"
                                      for c in st.all_exporters()), 120)
         codes = {c[:12]: st.state(c).get("ExitCode") for c in st.all_exporters()}
         check(ended and all(v == 0 for v in codes.values()),
