@@ -145,7 +145,7 @@ class engine:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
-        xh.wait_until(lambda: not self.stale_processes(), 30)
+        xh.wait_until(lambda: not self.stale_processes(), 30, step=0.5)
         for pid, _ in self.stale_processes():
             os.kill(pid, signal.SIGKILL)
         DATA_ROOT.mkdir(parents=True, exist_ok=True)
@@ -158,7 +158,7 @@ class engine:
              f"--data-root={DATA_ROOT}", f"--exec-root={EXEC_ROOT / 'exec'}",
              f"--pidfile={EXEC_ROOT / 'dockerd.pid'}", f"--host=unix://{SOCKET}"],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        ok = xh.wait_until(lambda: self.proc.poll() is None and self.answers(), 90)
+        ok = xh.wait_until(lambda: self.proc.poll() is None and self.answers(), 90, step=0.5)
         return check(ok, "dockerd (vfs, --iptables=false, --bridge=none) starts and answers",
                      (self.work / "dockerd.log").read_text(errors="replace")[-1500:])
 
@@ -170,7 +170,7 @@ class engine:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        xh.wait_until(lambda: not self.stale_processes(), 30)
+        xh.wait_until(lambda: not self.stale_processes(), 30, step=0.5)
         left = self.stale_processes()
         check(not left, "nothing of the test's engine is left running (dockerd, containerd, shims)",
               "; ".join(c for _, c in left)[:1500])
@@ -372,7 +372,7 @@ def main(argv=None) -> int:
         check(len(st.containers("exporter-dns")) == DNS_EXPORTERS,
               f"{DNS_EXPORTERS} exporter-dns containers run", str(st.containers("exporter-dns")))
         healthy = xh.wait_until(lambda: all(st.state(c).get("Health", {}).get("Status") == "healthy"
-                                       for c in st.all_exporters()), 90)
+                                       for c in st.all_exporters()), 90, step=0.5)
         check(healthy, "every exporter's health check (control endpoint) says healthy",
               "; ".join(f"{c[:12]}: {st.state(c).get('Health', {}).get('Status')} "
                         f"{st.state(c).get('Health', {}).get('Log', [{}])[-1:]}"
@@ -397,12 +397,12 @@ def main(argv=None) -> int:
         if not check(rc == 0, "compose starts capture on the capture file", text[-1500:]):
             return 1
         cap = st.containers("capture")
-        done = xh.wait_until(lambda: cap and st.state(cap[0]).get("Status") == "exited", 180)
+        done = xh.wait_until(lambda: cap and st.state(cap[0]).get("Status") == "exited", 180, step=0.5)
         cap_state = st.state(cap[0]) if cap else {}
         check(done and cap_state.get("ExitCode") == 0, "capture reads the file and exits 0",
               json.dumps(cap_state)[:400] + "\n" + st.compose("logs", "--no-color", "capture")[1][-1500:])
         ended = xh.wait_until(lambda: all(st.state(c).get("Status") == "exited"
-                                     for c in st.all_exporters()), 120)
+                                     for c in st.all_exporters()), 120, step=0.5)
         codes = {c[:12]: st.state(c).get("ExitCode") for c in st.all_exporters()}
         check(ended and all(v == 0 for v in codes.values()),
               "every exporter gets end of stream and exits 0 (none restarted)",
