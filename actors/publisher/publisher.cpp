@@ -206,7 +206,6 @@ std::vector<channel> publisher::wait_for_exporters(std::chrono::steady_clock::ti
 }
 
 void publisher::publish(sink_group group, std::vector<v1::Record>&& records) {
-  poll_events();
   if (records.empty())
     return;
   // The records are encoded once for every channel of the group: each

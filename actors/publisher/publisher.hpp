@@ -27,11 +27,13 @@
 // Connected exporters: a ZeroMQ socket monitor on every channel's PUSH
 // socket (set up before the bind) reports accepted connections, finished
 // handshakes and disconnects; poll_events() drains those reports without
-// waiting and keeps `exporters_connected` per channel up to date (publish()
-// and finish() call it too). The count is exact whenever no connection is
-// half open (accepted, handshake not done); while one is, it may count one
-// too many, never too few (a disconnect of a connection that never finished
-// its handshake cannot be told apart from one that did).
+// waiting and keeps `exporters_connected` per channel up to date. The
+// publisher actor calls it once a second, wait_for_exporters() and finish()
+// call it too; publish() does not (nothing on the send path needs the
+// count, so batches do not pay for it). The count is exact whenever no
+// connection is half open (accepted, handshake not done); while one is, it
+// may count one too many, never too few (a disconnect of a connection that
+// never finished its handshake cannot be told apart from one that did).
 //
 // Threading: one thread at a time (the publisher actor, or the pipeline
 // before it spawns that actor). Owns its ZeroMQ context and sockets.

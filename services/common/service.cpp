@@ -73,6 +73,11 @@ config load_config(const cli& args) {
   return config::load(args.config_path, args.overrides);
 }
 
+void require_input(const config& cfg) {
+  if (cfg.str("input").empty())
+    throw config_error("key 'input': must be set (pcap:PATH, iface:NAME, afpacket:NAME or dpdk)");
+}
+
 void setup_logging(const std::string& process, const config& cfg) {
   auto logger = spdlog::stderr_color_mt(process);
   logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %n[%P] %^%l%$: %v");

@@ -34,6 +34,9 @@ cli parse_cli(int argc, char** argv, const std::vector<std::string>& valued);
 
 // Loads the configuration named by the command line. Throws config_error.
 config load_config(const cli& args);
+// Throws config_error naming the accepted forms when `input` is not set
+// (metaprobe and metaprobe-capture cannot run without it).
+void require_input(const config& cfg);
 
 // Names the process in every log line; level from `log_level`.
 void setup_logging(const std::string& process, const config& cfg);

@@ -118,8 +118,7 @@ int main(int argc, char** argv) {
       return service::exit_ok;
     }
     cfg.emplace(service::load_config(args));
-    if (cfg->str("input").empty())
-      throw config_error("key 'input': must be set (pcap:PATH, iface:NAME, afpacket:NAME or dpdk)");
+    service::require_input(*cfg);
     if (!cfg->str("subscribers_file").empty())
       subs.emplace(subscriber_map::load(cfg->str("subscribers_file")));
   } catch (const config_error& e) {

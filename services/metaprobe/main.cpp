@@ -188,8 +188,7 @@ int main(int argc, char** argv) {
       return service::exit_ok;
     }
     cfg.emplace(service::load_config(args));
-    if (cfg->str("input").empty())
-      throw config_error("key 'input': must be set (pcap:PATH, iface:NAME, afpacket:NAME or dpdk)");
+    service::require_input(*cfg);
   } catch (const config_error& e) {
     service::fail(process_name, e.what());
     return service::exit_config;
