@@ -240,7 +240,8 @@ OPTIONS_TEMPLATE = "1100"  # exporter statistics (options): their number varies 
 
 def reference(bin_dir: Path, source: Path, capture: Path, work: Path):
     """What the host's metaprobe exports from `capture` with the compose
-    configuration: ({template: records}, {group: file records}, text lines)."""
+    configuration: ({group: {template: records}}, {group: file records},
+    text lines)."""
     ref = work / "reference"
     ref.mkdir()
     conf = source / "deploy/compose/metaprobe.conf"
@@ -265,8 +266,7 @@ def reference(bin_dir: Path, source: Path, capture: Path, work: Path):
         recs, err = mpi.decode_ipfix(bin_dir, f)
         check(err is None, f"reference {g} file decodes", err or "")
         counts[g] = len(recs)
-        for t, n in file_templates(bin_dir, f).items():
-            templates[t] = templates.get(t, 0) + n
+        templates[g] = file_templates(bin_dir, f)
     lines = sum(len(p.read_text(errors="replace").splitlines())
                 for p in (ref / "text").glob("*") if p.is_file())
     return templates, counts, lines
@@ -276,10 +276,7 @@ def file_templates(bin_dir: Path, path: Path) -> dict:
     """Data records per template of one IPFIX file (receiver summary)."""
     if not path.exists():
         return {}
-    p = subprocess.run([str(mpi.find_bin(bin_dir, "metaprobe-receiver")), "--listen",
-                        f"file:{path}", "--format", "json", "--output", os.devnull],
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
-    s = summary_of(p.stderr.decode("utf-8", "replace"))
+    _, s, _, _ = xh.read_ipfix_file(bin_dir, path, timeout=120)
     if not s:
         return {}
     t = per_template(s)
@@ -350,7 +347,11 @@ def main(argv=None) -> int:
     ref = reference(bin_dir, source, capture, work)
     if ref is None:
         return 1
-    ref_templates, ref_counts, ref_lines = ref
+    ref_group_templates, ref_counts, ref_lines = ref
+    ref_templates = {}
+    for per_group in ref_group_templates.values():
+        for t, n in per_group.items():
+            ref_templates[t] = ref_templates.get(t, 0) + n
     log(f"reference: {ref_counts}, {ref_lines} text line(s)")
     check(ref_counts["dns"] > 0 and ref_counts["clickstream"] > 0 and ref_lines > 0,
           "the reference exports DNS, clickstream and text records", str(ref_counts))
@@ -421,7 +422,7 @@ def main(argv=None) -> int:
             for k in ("decode_errors", "sequence_gaps", "records_lost", "records_without_template"):
                 check(summary.get(k) == 0, f"receiver: no {k.replace('_', ' ')}",
                       str(summary.get(k)))
-            dns_templates = set(file_templates(bin_dir, work / "reference/dns.ipfix"))
+            dns_templates = set(ref_group_templates["dns"])
             dns_domains = {}
             for e in summary.get("exporters", []):
                 n = sum(v for t, v in e.get("records_per_template", {}).items()

@@ -144,6 +144,13 @@ def instance_files(out: Path):
     return {0: out, 1: Path(f"{out}.1")}
 
 
+def records_per_instance(bin_dir: Path, out: Path, case: str):
+    """{instance: records} of the two instances' files (printed)."""
+    counts = {i: records_of(bin_dir, f) for i, f in instance_files(out).items()}
+    print(f"     {case}: records per instance {counts}")
+    return counts
+
+
 def check_ends(case: str, cap: service, exporters, t: float):
     rc = cap.finish(t)
     check(rc == 0, f"{case}: capture exits 0 (got {rc})", cap.log()[-2000:])
@@ -212,8 +219,7 @@ def case_fifo(bin_dir: Path, work: Path, capture: bytes, reference: int, t: floa
             check_ends("1", cap, [a, b], t)
         finally:
             s.stop_all()
-    counts = {i: records_of(bin_dir, f) for i, f in instance_files(s.out).items()}
-    print(f"     1: records per instance {counts}")
+    counts = records_per_instance(bin_dir, s.out, "1")
     check(all(n > 0 for n in counts.values()), f"1: both instances exported records ({counts})")
     check(sum(counts.values()) == reference,
           f"1: the two files hold the reference count together ({sum(counts.values())} == {reference})")
@@ -244,8 +250,7 @@ def case_capture_first(bin_dir: Path, work: Path, pcap: Path, reference: int, t:
                   cap.log()[-1500:])
         finally:
             s.stop_all()
-    counts = {i: records_of(bin_dir, f) for i, f in instance_files(s.out).items()}
-    print(f"     2: records per instance {counts}")
+    counts = records_per_instance(bin_dir, s.out, "2")
     check(all(n > 0 for n in counts.values()) and sum(counts.values()) == reference,
           f"2: both instances exported records, {reference} together ({counts})")
 
@@ -276,8 +281,7 @@ def case_beyond_configured(bin_dir: Path, work: Path, capture: bytes, reference:
             check_ends("3", cap, [a, b], t)
         finally:
             s.stop_all()
-    counts = {i: records_of(bin_dir, f) for i, f in instance_files(s.out).items()}
-    print(f"     3: records per instance {counts}")
+    counts = records_per_instance(bin_dir, s.out, "3")
     check(sum(counts.values()) == reference,
           f"3: the records add up to the reference ({sum(counts.values())} == {reference})")
 
