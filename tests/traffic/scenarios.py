@@ -1,0 +1,428 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Real servers and clients from Debian packages, started inside the
+namespaces of topology.py. Each server's configuration is written into the
+run's temp dir; nothing is installed as a service. Each scenario is a
+function clients(env, path) that runs its clients against the server
+addresses of `path` ("plain" or "vxlan") and returns the commands that
+failed (a client failing is reported, the capture is compared anyway).
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from topology import ADDR
+
+DOMAIN = "example.test"
+UA = "metaprobe-traffic/1.0"
+
+
+class env:
+    """What the scenarios share: topology, temp dir, started processes."""
+
+    def __init__(self, topo, work: Path, log):
+        self.topo = topo
+        self.work = work
+        self.log = log
+        self.procs: List[subprocess.Popen] = []
+        self.failed: List[str] = []
+
+    def start(self, ns: str, argv: List[str], name: str) -> subprocess.Popen:
+        out = open(self.work / f"{name}.log", "wb")
+        p = subprocess.Popen(self.topo.exec_argv(ns, argv), stdout=out, stderr=subprocess.STDOUT,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+        out.close()
+        self.procs.append(p)
+        return p
+
+    def run(self, ns: str, argv: List[str], timeout=20, input_bytes=None) -> bool:
+        """Runs a client to completion; a failure is remembered by name."""
+        try:
+            p = subprocess.run(self.topo.exec_argv(ns, argv), input=input_bytes,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+            ok = p.returncode == 0
+            why = f"exit {p.returncode}: {p.stderr.decode('utf-8', 'replace').strip()[-300:]}"
+        except subprocess.TimeoutExpired:
+            ok, why = False, f"did not finish within {timeout} s"
+        if not ok:
+            self.failed.append(f"{' '.join(argv)[:160]} ({why})")
+        return ok
+
+    def stop_all(self):
+        for p in self.procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 3
+        for p in self.procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.procs.clear()
+
+
+def wait_port(topo, ns: str, port: int, proto="tcp", timeout=10.0) -> bool:
+    """Waits until something listens on `port` inside ns (ss from iproute2)."""
+    flag = "-ltn" if proto == "tcp" else "-lun"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        p = subprocess.run(topo.exec_argv(ns, ["ss", "-H", flag, f"sport = :{port}"]),
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        if p.stdout.strip():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+# ---------------------------------------------------------------- servers
+
+def tool(name: str) -> Optional[str]:
+    for d in ("/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        if os.access(f"{d}/{name}", os.X_OK):
+            return f"{d}/{name}"
+    return shutil.which(name)
+
+
+def start_nginx(e: env) -> Optional[str]:
+    d = e.work / "nginx"
+    (d / "www" / "dav").mkdir(parents=True, exist_ok=True)
+    (d / "tmp").mkdir(exist_ok=True)
+    (d / "www" / "index.html").write_text("<html><body>metaprobe traffic test</body></html>\n")
+    (d / "www" / "big.bin").write_bytes(os.urandom(60000))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                    "-nodes", "-days", "2", "-subj", f"/CN=www.{DOMAIN}",
+                    "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t = d / "tmp"
+    (d / "nginx.conf").write_text(f"""
+daemon off;
+user root;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  client_body_temp_path {t}/body; proxy_temp_path {t}/proxy; fastcgi_temp_path {t}/fcgi;
+  uwsgi_temp_path {t}/uwsgi; scgi_temp_path {t}/scgi;
+  keepalive_requests 1000;
+  server {{
+    listen 80; listen [::]:80;
+    listen 443 ssl; listen [::]:443 ssl;
+    server_name _;
+    ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    root {d}/www;
+    location /dav/ {{ dav_methods PUT DELETE MKCOL COPY MOVE; create_full_put_path on; }}
+  }}
+}}
+""")
+    e.start(e.topo.srv, [tool("nginx"), "-p", str(d), "-c", str(d / "nginx.conf"), "-e", str(d / "error.log")],
+            "nginx")
+    if not wait_port(e.topo, e.topo.srv, 80) or not wait_port(e.topo, e.topo.srv, 443):
+        return "nginx did not listen on 80/443: " + _tail(d / "error.log")
+    return None
+
+
+def start_unbound(e: env) -> Optional[str]:
+    d = e.work / "unbound"
+    d.mkdir(exist_ok=True)
+    data = [
+        f'"www.{DOMAIN}. 300 IN A 10.201.0.1"',
+        f'"www.{DOMAIN}. 300 IN A 10.201.2.1"',
+        f'"www.{DOMAIN}. 300 IN AAAA fd00:201::1"',
+        f'"{DOMAIN}. 600 IN MX 10 mail.{DOMAIN}."',
+        f'"{DOMAIN}. 600 IN NS ns1.{DOMAIN}."',
+        f'"{DOMAIN}. 600 IN TXT \\"v=spf1 -all\\""',
+        f'"{DOMAIN}. 600 IN SOA ns1.{DOMAIN}. host.{DOMAIN}. 1 3600 600 86400 60"',
+        f'"mail.{DOMAIN}. 300 IN A 10.201.0.1"',
+        f'"ns1.{DOMAIN}. 300 IN A 10.201.0.1"',
+        f'"alias.{DOMAIN}. 300 IN CNAME www.{DOMAIN}."',
+        f'"_sip._udp.{DOMAIN}. 300 IN SRV 10 5 5060 sip.{DOMAIN}."',
+    ]
+    conf = ["server:", '  username: ""', '  chroot: ""', f'  directory: "{d}"', f'  pidfile: "{d}/pid"',
+            "  use-syslog: no", f'  logfile: "{d}/unbound.log"', "  do-daemonize: no",
+            "  interface: 0.0.0.0", "  interface: ::0", "  port: 53", "  num-threads: 1",
+            "  access-control: 0.0.0.0/0 allow", "  access-control: ::/0 allow",
+            '  module-config: "iterator"',
+            # nothing is ever asked upstream: every name outside the test zones is refused
+            '  local-zone: "." refuse',
+            f'  local-zone: "{DOMAIN}." static',
+            '  local-zone: "201.10.in-addr.arpa." static',
+            '  local-data-ptr: "10.201.0.1 www.example.test."']
+    conf += [f"  local-data: {x}" for x in data]
+    conf += ["remote-control:", "  control-enable: no"]
+    (d / "unbound.conf").write_text("\n".join(conf) + "\n")
+    e.start(e.topo.srv, [tool("unbound"), "-d", "-c", str(d / "unbound.conf")], "unbound")
+    if not wait_port(e.topo, e.topo.srv, 53, "udp") or not wait_port(e.topo, e.topo.srv, 53, "tcp"):
+        return "unbound did not listen on 53: " + _tail(e.work / "unbound.log") + _tail(d / "unbound.log")
+    return None
+
+
+def start_sipp(e: env) -> Optional[str]:
+    d = e.work / "sipp"
+    d.mkdir(exist_ok=True)
+    for path in ("plain", "vxlan"):
+        a = ADDR[path]["srv4"]
+        for t, port in (("u1", 5060), ("t1", 5060)):
+            e.start(e.topo.srv, [tool("sipp"), "-sn", "uas", "-i", a, "-p", str(port), "-t", t,
+                                 "-nostdin", "-timeout_error", "-max_socket", "64"],
+                    f"sipp-uas-{path}-{t}")
+    if not wait_port(e.topo, e.topo.srv, 5060, "udp") or not wait_port(e.topo, e.topo.srv, 5060, "tcp"):
+        return "sipp uas did not listen on 5060"
+    return None
+
+
+def start_smtp_sink(e: env) -> Optional[str]:
+    # postfix's SMTP test server: accepts and discards mail
+    e.start(e.topo.srv, [tool("smtp-sink"), "-u", "root", "-c", "-R", str(e.work), "0.0.0.0:25", "32"],
+            "smtp-sink")
+    if not wait_port(e.topo, e.topo.srv, 25):
+        return "smtp-sink did not listen on 25: " + _tail(e.work / "smtp-sink.log")
+    return None
+
+
+def start_dovecot(e: env) -> Optional[str]:
+    d = e.work / "dovecot"
+    (d / "mail").mkdir(parents=True, exist_ok=True)
+    # the mail processes run as nobody (dovecot never runs them as root)
+    for p in (e.work, d):
+        os.chmod(p, 0o711)
+    os.chmod(d / "mail", 0o1777)
+    (d / "run").mkdir(exist_ok=True)
+    # two messages for alice, delivered the way an MDA does (Maildir/new)
+    new = d / "mail" / "alice" / "new"
+    for sub in ("new", "cur", "tmp"):
+        (new.parent / sub).mkdir(parents=True, exist_ok=True)
+    for i, subj in enumerate(("first test message", "second test message"), 1):
+        (new / f"17000000{i}.M1P1.traffic").write_text(
+            f"From: Bob <bob@{DOMAIN}>\r\nTo: Alice <alice@{DOMAIN}>\r\nCc: carol@{DOMAIN}\r\n"
+            f"Subject: {subj}\r\nMessage-ID: <m{i}@{DOMAIN}>\r\nDate: Mon, 07 Dec 2026 10:00:0{i} +0000\r\n"
+            f"\r\nbody {i}\r\n")
+    subprocess.run(["chown", "-R", "nobody:nogroup", str(new.parent)], check=False)
+    (d / "users").write_text("alice:{PLAIN}wonderland::::::\n")
+    (d / "dovecot.conf").write_text(f"""
+protocols = pop3 imap
+listen = *, ::
+base_dir = {d}/run
+state_dir = {d}/run
+log_path = {d}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login apop
+mail_location = maildir:{d}/mail/%u
+passdb {{
+  driver = passwd-file
+  args = {d}/users
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={d}/mail/%u
+}}
+service anvil {{
+  chroot =
+}}
+service imap-login {{
+  chroot =
+}}
+service pop3-login {{
+  chroot =
+}}
+pop3_uidl_format = %08Xu%08Xv
+""")
+    e.start(e.topo.srv, [tool("dovecot"), "-F", "-c", str(d / "dovecot.conf")], "dovecot")
+    if not wait_port(e.topo, e.topo.srv, 110) or not wait_port(e.topo, e.topo.srv, 143):
+        return "dovecot did not listen on 110/143: " + _tail(d / "dovecot.log") + _tail(e.work / "dovecot.log")
+    return None
+
+
+def start_vsftpd(e: env) -> Optional[str]:
+    d = e.work / "vsftpd"
+    (d / "root" / "pub").mkdir(parents=True, exist_ok=True)
+    (d / "root" / "pub" / "file.txt").write_text("metaprobe ftp test file\n" * 50)
+    os.chmod(d / "root", 0o555)
+    (d / "vsftpd.conf").write_text(f"""
+listen=YES
+listen_ipv6=NO
+background=NO
+anonymous_enable=YES
+no_anon_password=NO
+anon_root={d}/root
+local_enable=NO
+write_enable=NO
+pasv_enable=YES
+pasv_min_port=30000
+pasv_max_port=30031
+port_enable=YES
+connect_from_port_20=NO
+seccomp_sandbox=NO
+secure_chroot_dir=/var/run/vsftpd/empty
+xferlog_enable=NO
+vsftpd_log_file={d}/vsftpd.log
+ftpd_banner=metaprobe test FTP
+""")
+    Path("/var/run/vsftpd/empty").mkdir(parents=True, exist_ok=True)
+    e.start(e.topo.srv, [tool("vsftpd"), str(d / "vsftpd.conf")], "vsftpd")
+    if not wait_port(e.topo, e.topo.srv, 21):
+        return "vsftpd did not listen on 21: " + _tail(e.work / "vsftpd.log")
+    return None
+
+
+def _tail(p: Path, n=400) -> str:
+    try:
+        return p.read_text(errors="replace")[-n:]
+    except OSError:
+        return ""
+
+
+# ---------------------------------------------------------------- clients
+
+def curl(e: env, *args, timeout=20) -> bool:
+    return e.run(e.topo.cli, ["curl", "-sS", "-o", "/dev/null", "--max-time", "10", "--noproxy", "*", *args],
+                 timeout=timeout)
+
+
+def resolve(path: str, port: int) -> List[str]:
+    return ["--resolve", f"www.{DOMAIN}:{port}:{ADDR[path]['srv4']}"]
+
+
+def http_clients(e: env, path: str):
+    a = ADDR[path]
+    base = f"http://www.{DOMAIN}"
+    r = resolve(path, 80)
+    hdr = ["-A", UA, "-e", f"{base}/from", "-b", "sid=abc123; theme=dark"]
+    # keep-alive: several requests on one connection
+    curl(e, *r, *hdr, f"{base}/index.html", f"{base}/missing?q=1&x=%20y", f"{base}/big.bin")
+    curl(e, *r, "-A", UA, "-d", "a=1&b=2", f"{base}/form")
+    curl(e, *r, "-A", UA, "-I", f"{base}/index.html")
+    curl(e, *r, "-A", UA, "-T", str(e.work / "nginx" / "www" / "index.html"), f"{base}/dav/up/file.html")
+    curl(e, *r, "-A", UA, "-X", "MKCOL", f"{base}/dav/newdir/")
+    curl(e, *r, "-A", UA, "-X", "COPY", "-H", f"Destination: {base}/dav/copy.html", f"{base}/dav/up/file.html")
+    curl(e, *r, "-A", UA, "-X", "MOVE", "-H", f"Destination: {base}/dav/moved.html", f"{base}/dav/copy.html")
+    curl(e, *r, "-A", UA, "-X", "DELETE", f"{base}/dav/moved.html")
+    curl(e, *r, "-A", UA, "-X", "OPTIONS", f"{base}/")
+    curl(e, *r, "-A", UA, "-X", "PROPFIND", "-H", "Depth: 1", f"{base}/dav/")
+    curl(e, *r, "-A", UA, "-0", f"{base}/index.html?http10")
+    # IPv6 and wget (keep-alive over two URLs)
+    curl(e, "-A", UA, "-g", f"http://[{a['srv6']}]/index.html?v6")
+    e.run(e.topo.cli, ["wget", "-q", "-O", "/dev/null", "--no-proxy", "-U", "Wget-traffic/1.21",
+                       f"http://{a['srv4']}/index.html", f"http://{a['srv4']}/index.html?again"])
+
+
+def https_clients(e: env, path: str):
+    base = f"https://www.{DOMAIN}"
+    r = resolve(path, 443)
+    curl(e, *r, "-k", "-A", UA, "--tlsv1.2", "--tls-max", "1.2", f"{base}/index.html")
+    curl(e, *r, "-k", "-A", UA, "--tlsv1.3", f"{base}/index.html?tls13")
+    curl(e, *r, "-k", "-A", UA, "--tlsv1.2", "--tls-max", "1.2", "--http1.1",
+         "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256", f"{base}/?cipher")
+    srv = ADDR[path]["srv4"]
+    for v in ("-tls1_2", "-tls1_3"):
+        e.run(e.topo.cli, ["openssl", "s_client", "-connect", f"{srv}:443", "-servername", f"s{v[-1]}.{DOMAIN}",
+                           v, "-alpn", "http/1.1"], input_bytes=b"")
+
+
+def dns_clients(e: env, path: str):
+    a = ADDR[path]
+    s4 = a["srv4"]
+    for q in (["www", "A"], ["www", "AAAA"], ["", "MX"], ["", "NS"], ["", "TXT"], ["", "SOA"],
+              ["alias", "CNAME"], ["_sip._udp", "SRV"], ["nx", "A"]):
+        name = f"{q[0]}.{DOMAIN}" if q[0] else DOMAIN
+        e.run(e.topo.cli, ["dig", "+tries=1", "+time=2", f"@{s4}", name, q[1]])
+    e.run(e.topo.cli, ["dig", "+tcp", "+tries=1", "+time=2", f"@{s4}", f"www.{DOMAIN}", "A"])
+    e.run(e.topo.cli, ["dig", "+tries=1", "+time=2", f"@{s4}", "-x", "10.201.0.1"])
+    e.run(e.topo.cli, ["dig", "+tries=1", "+time=2", f"@{a['srv6']}", f"www.{DOMAIN}", "AAAA"])
+    if tool("kdig"):
+        e.run(e.topo.cli, ["kdig", "+retry=0", "+time=2", f"@{s4}", f"mail.{DOMAIN}", "A"])
+        e.run(e.topo.cli, ["kdig", "+tcp", "+retry=0", "+time=2", f"@{s4}", DOMAIN, "MX"])
+
+
+def sip_clients(e: env, path: str):
+    a = ADDR[path]
+    for t, lport in (("u1", 5070), ("t1", 5072)):
+        e.run(e.topo.cli, [tool("sipp"), "-sn", "uac", f"{a['srv4']}:5060", "-i", a["cli4"], "-p", str(lport),
+                           "-t", t, "-m", "2", "-r", "20", "-d", "100", "-nostdin", "-timeout", "10s",
+                           "-timeout_error", "-s", "alice"], timeout=20)
+
+
+def smtp_clients(e: env, path: str):
+    s4 = ADDR[path]["srv4"]
+    common = ["swaks", "--server", s4, "--port", "25", "--helo", f"client.{DOMAIN}", "--to", f"bob@{DOMAIN}",
+              "--from", f"alice@{DOMAIN}", "--header", "Subject: metaprobe traffic test", "--silent", "1"]
+    e.run(e.topo.cli, common)
+    e.run(e.topo.cli, common + ["--to", f"carol@{DOMAIN}", "--body", "second message\nwith two lines"])
+    # smtp-sink offers no AUTH: SMTP AUTH is not exercised here
+
+
+def mail_clients(e: env, path: str):
+    s4 = ADDR[path]["srv4"]
+    up = ["-u", "alice:wonderland"]
+    # pop3://host/N retrieves message N (RETR); imap://host/INBOX;UID=N fetches it
+    curl(e, *up, "--login-options", "AUTH=+APOP", f"pop3://{s4}/1")
+    curl(e, *up, "--login-options", "AUTH=PLAIN", f"pop3://{s4}/2")
+    curl(e, *up, "--login-options", "AUTH=LOGIN", f"pop3://{s4}/1")
+    curl(e, *up, f"imap://{s4}/INBOX")                                # LIST/SELECT as curl picks
+    if tool("fetchmail"):
+        # USER/PASS (curl always prefers the SASL the server offers)
+        rc = e.work / "fetchmailrc"
+        rc.write_text(f'poll {s4} protocol pop3 auth password user "alice" password "wonderland" '
+                      f'keep fetchall mda "/bin/cat >/dev/null"\n')
+        os.chmod(rc, 0o600)
+        e.run(e.topo.cli, ["fetchmail", "-f", str(rc), "--nosyslog", "-s", "--sslproto", "",
+                           "--pidfile", str(e.work / "fetchmail.pid")], timeout=20)
+    curl(e, *up, "--login-options", "AUTH=PLAIN", f"imap://{s4}/INBOX;UID=1")
+    curl(e, *up, "--login-options", "AUTH=LOGIN", f"imap://{s4}/INBOX;UID=2")
+
+
+def ftp_clients(e: env, path: str):
+    s4 = ADDR[path]["srv4"]
+    url = f"ftp://{s4}/pub/file.txt"
+    up = ["-u", "anonymous:traffic@example.test"]
+    curl(e, *up, url)                                  # EPSV
+    curl(e, *up, "--disable-epsv", url)                # PASV
+    curl(e, *up, "-P", ADDR[path]["cli4"], url)        # EPRT (active)
+    curl(e, *up, "-P", ADDR[path]["cli4"], "--disable-eprt", url)  # PORT (active)
+    if tool("lftp"):
+        e.run(e.topo.cli, ["lftp", "-u", "anonymous,lftp@example.test", "-e",
+                           "set net:max-retries 1; set net:timeout 5; set ftp:passive-mode on; ls pub; cat pub/file.txt; "
+                           "set ftp:passive-mode off; ls pub; bye", f"ftp://{s4}"], timeout=30)
+
+
+# name -> (servers it needs, clients, protocols compared, paths it runs on)
+SCENARIOS: Dict[str, tuple] = {
+    "http": (("nginx",), http_clients, ("http",)),
+    "https": (("nginx",), https_clients, ("tls", "tls_sh")),
+    "dns": (("unbound",), dns_clients, ("dns",)),
+    "sip": (("sipp",), sip_clients, ("sip",)),
+    "smtp": (("smtp-sink",), smtp_clients, ("smtp",)),
+    "mail": (("dovecot",), mail_clients, ("pop", "imap")),
+    "ftp": (("vsftpd",), ftp_clients, ("ftp",)),
+}
+
+SERVERS: Dict[str, Callable[[env], Optional[str]]] = {
+    "nginx": start_nginx,
+    "unbound": start_unbound,
+    "sipp": start_sipp,
+    "smtp-sink": start_smtp_sink,
+    "dovecot": start_dovecot,
+    "vsftpd": start_vsftpd,
+}
+
+# the Debian binary each server and the clients need
+NEEDS = {
+    "nginx": ("nginx", "curl", "wget", "openssl"),
+    "unbound": ("unbound", "dig"),
+    "sipp": ("sipp",),
+    "smtp-sink": ("smtp-sink", "swaks"),
+    "dovecot": ("dovecot", "curl"),
+    "vsftpd": ("vsftpd", "curl"),
+}

@@ -1,0 +1,467 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""metaprobe on traffic nobody wrote by hand (issue 12, scope 3).
+
+1. builds two network namespaces joined by veth pairs and a kernel VXLAN
+   (topology.py), starts real servers from Debian packages in one of them
+   and real clients in the other (scenarios.py), and captures each
+   scenario with tcpdump: on the plain veth (plain-<scenario>.pcap) and on
+   the VXLAN's underlay veth (vxlan-<scenario>.pcap, VXLAN/UDP 4789 frames);
+2. rewraps the plain HTTP, HTTPS, DNS and SIP captures into every
+   encapsulation the kernel cannot build (wrap.py, python3-scapy);
+3. writes tshark's truth for the tcpdump captures with the corpus'
+   extract_truth.sh and compares metaprobe's records with it per protocol
+   (truth_compare.py: recall and precision >= --min, every miss named);
+4. checks that every wrapped capture gives the same HTTP, DNS, SIP and TLS
+   records as the unwrapped one (innermost addresses) and that its
+   capture.decap.<kind> counters show the layers.
+
+Every case is printed by name as PASS, FAIL, XFAIL (in known_limits.tsv
+beside this script, with the reason) or SKIP (with the reason).
+
+Usage:
+  traffic_test.py --bin-dir BUILD/bin [--corpus DIR] [--work-dir DIR] [--keep]
+                  [--scenarios NAME...] [--wraps NAME...] [--min 99.5] [--timeout S]
+
+Exit: 0 when no case failed, 1 otherwise, 77 (SKIP) without CAP_NET_ADMIN,
+without the Debian tools or without the corpus' extract_truth.sh.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "integration"))
+import mp_integration as mpi  # noqa: E402
+import truth_compare as tc  # noqa: E402
+import topology  # noqa: E402
+import scenarios  # noqa: E402
+
+DEBIAN_PYTHON = "/usr/bin/python3"
+# scenarios captured through the kernel VXLAN as well, and the plain captures
+# the wrapped ones are made from
+TUNNEL_SCENARIOS = ("http", "https", "dns", "sip")
+# protocols whose records must be the same inside and outside a tunnel
+SAME_PROTOCOLS = ("http", "dns", "sip", "tls", "tls_sh")
+GROUPS = ("clickstream", "dns", "meta")
+
+
+class cases:
+    """Named results: PASS / FAIL / XFAIL / SKIP with a reason."""
+
+    def __init__(self, known: Dict[str, str]):
+        self.rows: List[Tuple[str, str, str]] = []
+        self.known = known
+        self.used_known = set()
+
+    def add(self, name: str, ok: Optional[bool], why: str = ""):
+        if ok is None:
+            status = "SKIP"
+        elif ok:
+            status = "PASS"
+            if name in self.known:
+                status = "FAIL"
+                why = f"listed in known_limits.tsv ({self.known[name]}) but passes: remove the line"
+        elif name in self.known:
+            status = "XFAIL"
+            why = f"{self.known[name]}; {why}"
+            self.used_known.add(name)
+        else:
+            status = "FAIL"
+        self.rows.append((name, status, why))
+        print(f"{status:5s} {name}" + (f": {why}" if why else ""), flush=True)
+
+    def failed(self) -> List[str]:
+        return [n for n, s, _ in self.rows if s == "FAIL"]
+
+
+def load_known(path: Path) -> Dict[str, str]:
+    """known_limits.tsv: case name <TAB> reason (a case expected to fail
+    until the named gap is closed)."""
+    out = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                name, _, why = line.partition("\t")
+                out[name.strip()] = why.strip()
+    return out
+
+
+# ---------------------------------------------------------------- capture
+
+class tcpdump:
+    """tcpdump -w inside a namespace; started before the clients and
+    stopped (SIGINT, the file is complete) after them."""
+
+    def __init__(self, topo, ns: str, dev: str, path: Path):
+        self.path = path
+        self.log = open(str(path) + ".log", "w+b")
+        self.proc = subprocess.Popen(topo.exec_argv(ns, ["tcpdump", "-n", "-U", "--immediate-mode", "-s", "0", "-i", dev, "-w", str(path)]),
+                                     stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            self.log.seek(0)
+            if b"listening on" in self.log.read():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"tcpdump on {dev} did not start: {self.text()}")
+
+    def text(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode("utf-8", "replace").strip()
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            time.sleep(0.3)  # the last replies and FINs
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        t = self.text()
+        self.log.close()
+        return t
+
+
+def generate(args, setdir: Path, work: Path, res: cases) -> Dict[str, List[str]]:
+    """Runs the scenarios and writes one capture per path into setdir:
+    plain.pcap (every scenario over the plain veth) and vxlan.pcap (the
+    TUNNEL_SCENARIOS over the kernel VXLAN, captured on its underlay).
+    One capture per path keeps tshark's truth extraction (14 tshark runs
+    per capture) short. Returns {capture: protocols its scenarios exercise}."""
+    made: Dict[str, List[str]] = {}
+    with topology.topology() as topo:
+        kinds = topo.link_kinds()
+        for k, why in sorted(kinds.items()):
+            res.add(f"kernel.{k}", True if why is None else None,
+                    "kernel builds it" if why is None else
+                    f"ip link add type {k}: {why} (this kernel lacks the driver; wrap.py makes it instead)"
+                    if k != "vxlan" else f"ip link add type vxlan: {why}")
+        e = scenarios.env(topo, work, print)
+        try:
+            runnable = []
+            started = {}
+            for name in args.scenarios:
+                servers, clients, protocols = scenarios.SCENARIOS[name]
+                missing = [b for s in servers for b in scenarios.NEEDS[s] if not scenarios.tool(b)]
+                if missing:
+                    res.add(f"generate.{name}", None, "missing Debian tools: " + ", ".join(missing)
+                            + " (deploy/install-deps.sh)")
+                    continue
+                for s in servers:
+                    if s not in started:
+                        started[s] = scenarios.SERVERS[s](e)
+                err = "; ".join(started[s] for s in servers if started[s])
+                if err:
+                    res.add(f"generate.{name}", False, err)
+                    continue
+                runnable.append(name)
+            for path in ("plain", "vxlan"):
+                names = [n for n in runnable if path == "plain" or n in TUNNEL_SCENARIOS]
+                if not names:
+                    continue
+                if path == "vxlan" and topo.vxlan_error:
+                    res.add(f"generate.{path}", None, f"no kernel vxlan: {topo.vxlan_error}")
+                    continue
+                cap = setdir / f"{path}.pcap"
+                dump = tcpdump(topo, topo.srv, topology.CAPTURE_DEV[path], cap)
+                try:
+                    for name in names:
+                        t0 = time.monotonic()
+                        e.failed = []
+                        scenarios.SCENARIOS[name][1](e, path)
+                        res.add(f"generate.{path}.{name}", not e.failed,
+                                f"clients ran in {time.monotonic() - t0:.1f} s" +
+                                ("" if not e.failed else "; client failures: " + " | ".join(e.failed)))
+                        made.setdefault(cap.name, []).extend(scenarios.SCENARIOS[name][2])
+                finally:
+                    log = dump.stop()
+                m = re.search(r"(\d+) packets captured", log)
+                n = int(m.group(1)) if m else 0
+                res.add(f"generate.{path}", n > 0, f"{n} packets captured on {topology.CAPTURE_DEV[path]}")
+        finally:
+            e.stop_all()
+    return made
+
+
+# ---------------------------------------------------------------- truth
+
+def extract_truth(corpus: Path, setdir: Path) -> Optional[str]:
+    """tshark's truth for every capture in setdir, written by the corpus'
+    extract_truth.sh (the same fields and filters as the corpus truth)."""
+    script = corpus.parent / "extract_truth.sh"
+    rel = os.path.relpath(setdir, script.parent)
+    p = subprocess.run(["bash", str(script), rel], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True, env=dict(os.environ, JOBS="2"), timeout=600)
+    if p.returncode != 0 or not (setdir / "truth" / "COUNTS.tsv").exists():
+        return f"extract_truth.sh exited {p.returncode}: {p.stdout.strip()[-500:]}"
+    return None
+
+
+# ---------------------------------------------------------------- metaprobe
+
+def run_metaprobe(args, pcap: Path, extra=()) -> Tuple[List[dict], Dict[str, int], Optional[str]]:
+    """One appliance run: (records of every group, capture counters, error)."""
+    work = mpi.make_workdir(Path(args.work_dir) / "runs", pcap.stem)
+    run = mpi.run_appliance(Path(args.bin_dir), pcap, work, config=HERE.parent / "integration" / "configs" / "truth.conf",
+                            groups=GROUPS, extra_sets=["log_level=info", *extra], timeout=args.timeout)
+    if run.timed_out:
+        return [], {}, f"metaprobe did not finish within {args.timeout:.0f} s (kept {work})"
+    if run.returncode != 0:
+        return [], {}, f"metaprobe exited {run.returncode}: {run.tail()} (kept {work})"
+    text = run.stderr
+    for f in (work / "log").glob("*") if (work / "log").is_dir() else ():
+        text += f.read_text(errors="replace") if f.is_file() else ""
+    counters = {}
+    for m in re.finditer(r"\b(capture\.[\w.]+) = (\d+)", text):
+        counters[m.group(1)] = int(m.group(2))
+    records, err = mpi.exported_records(Path(args.bin_dir), run.files)
+    if "capture.packets" not in counters:
+        err = (err + "; " if err else "") + "no 'capture.packets = N' line in the log: counters cannot be checked"
+    san = mpi.sanitizer_lines(text)
+    if san:
+        err = (err + "; " if err else "") + "sanitizer report: " + san[0]
+    if not args.keep and not err:
+        shutil.rmtree(work, ignore_errors=True)
+    return records, counters, err
+
+
+def compare_truth(args, setdir: Path, made: Dict[str, List[str]], res: cases, known_truth) -> None:
+    """Per capture and protocol: metaprobe against tshark, the truth
+    comparison's report (every miss named) and one case per protocol."""
+    plan = tc.truth_files(setdir, list(tc.PROTOCOLS), set())
+    results: List[tc.file_result] = []
+    for cap, wanted in sorted(made.items()):
+        have = plan.get(cap, [])
+        for p in wanted:
+            if p not in have:
+                res.add(f"truth.{cap[:-5]}.{p}", False, f"tshark shows no {p} in {cap}: the scenario did not produce it")
+        protos = sorted(set(have))
+        if not protos:
+            continue
+        records, counters, err = run_metaprobe(args, setdir / cap)
+        for p in protos:
+            if err:
+                r = tc.file_result(cap, p, error=err)
+            else:
+                r = tc.compare_records(p, setdir, cap, records)
+            results.append(r)
+    ok = tc.report(results, known_truth, [p for p in tc.PROTOCOLS], args.min, args.show)
+    for r in results:
+        name = f"truth.{r.pcap[:-5]}.{r.protocol}"
+        lim = known_truth.get((r.pcap, r.protocol))
+        if r.error:
+            res.add(name, False, r.error.splitlines()[0])
+            continue
+        un_t = len(r.unmatched_truth) - (min(lim[0], len(r.unmatched_truth)) if lim else 0)
+        un_o = len(r.unmatched_ours) - (min(lim[1], len(r.unmatched_ours)) if lim else 0)
+        rec = 100.0 * (r.truth - un_t) / r.truth if r.truth else 100.0
+        prec = 100.0 * (r.ours - un_o) / r.ours if r.ours else (100.0 if not r.truth else 0.0)
+        # every row optional (SIP tunnelled in VXLAN: truth_sip.py makes rows
+        # with several IP headers optional): all of them must match here
+        good = rec >= args.min and prec >= args.min and (
+            r.truth > 0 or (r.optional_truth > 0 and r.optional_matched == r.optional_truth))
+        why = (f"truth {r.truth} (+{r.optional_truth} optional), ours {r.ours}, matched {r.matched}"
+               f" (+{r.optional_matched} optional): "
+               f"recall {rec:.2f}%, precision {prec:.2f}%")
+        if lim:
+            why += f" after known limit ({lim[2]})"
+        if r.unmatched_truth:
+            e, w = r.unmatched_truth[0]
+            why += f"; first miss: frame {e.frame} {w}"
+        elif r.unmatched_ours:
+            o, w = r.unmatched_ours[0]
+            why += f"; first extra: {w}"
+        res.add(name, good, why)
+    del ok
+
+
+# ---------------------------------------------------------------- tunnels
+
+def family_of(rec_fields: Dict[str, object]) -> str:
+    for k in ("cip", "src", "sip"):
+        v = rec_fields.get(k)
+        if isinstance(v, str) and v:
+            return "ipv6" if ":" in v else "ipv4"
+    return "ipv4"
+
+
+def normalised(records: List[dict], family: str = "all") -> Dict[str, Counter]:
+    out = {}
+    for p in SAME_PROTOCOLS:
+        got = tc.SPECS[p].ours(records)
+        out[p] = Counter(tuple(sorted((k, repr(v)) for k, v in o.fields.items()))
+                         for o in got if family == "all" or family_of(o.fields) == family)
+    return out
+
+
+def describe(a: Counter, b: Counter, limit=3) -> str:
+    miss = list((a - b).elements())
+    extra = list((b - a).elements())
+    s = []
+    for x in miss[:limit]:
+        s.append("missing " + ", ".join(f"{k}={v}" for k, v in x if v not in ("''", "None", "0"))[:240])
+    for x in extra[:limit]:
+        s.append("extra " + ", ".join(f"{k}={v}" for k, v in x if v not in ("''", "None", "0"))[:240])
+    return f"{len(miss)} missing, {len(extra)} extra: " + " | ".join(s)
+
+
+def compare_tunnels(args, setdir: Path, made: Dict[str, List[str]], res: cases, work: Path) -> None:
+    # the kernel VXLAN captures against their plain twins
+    if "vxlan.pcap" in made and "plain.pcap" in made:
+        ra, ca, ea = run_metaprobe(args, setdir / "plain.pcap")
+        rb, cb, eb = run_metaprobe(args, setdir / "vxlan.pcap")
+        name = "tunnel.kernel-vxlan"
+        # (the plain capture holds more scenarios; only SAME_PROTOCOLS are compared)
+        if ea or eb:
+            res.add(name, False, ea or eb)
+        # the overlay's addresses differ from the plain link's: compare
+        # with the server and client addresses mapped
+        amap = {topology.ADDR["vxlan"][k]: topology.ADDR["plain"][k] for k in topology.ADDR["vxlan"]}
+        na = normalised(ra)
+        nb = normalised([{k: amap.get(v, v) if isinstance(v, str) else v for k, v in r.items()} for r in rb])
+        diffs = [f"{p}: {describe(na[p], nb[p])}" for p in SAME_PROTOCOLS if na[p] != nb[p]]
+        n = sum(sum(c.values()) for c in nb.values())
+        vx = cb.get("capture.decap.vxlan", 0)
+        ok = not diffs and n > 0 and vx > 0 and not (ea or eb)
+        if not (ea or eb):
+            res.add(name, ok, f"{n} records, capture.decap.vxlan={vx}" + ("; " + " ; ".join(diffs) if diffs else "")
+                    + ("" if vx else "; decap.vxlan counter is 0"))
+
+    # the encapsulations wrap.py makes
+    inputs = [setdir / "plain.pcap"] if "plain.pcap" in made else []
+    if not inputs:
+        res.add("tunnel.wrap", None, "no plain capture to wrap")
+        return
+    chk = subprocess.run([DEBIAN_PYTHON, "-c", "import scapy"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if chk.returncode != 0:
+        res.add("tunnel.wrap", None, f"{DEBIAN_PYTHON} has no scapy (python3-scapy, deploy/install-deps.sh)")
+        return
+    wdir = work / "wrapped"
+    t0 = time.monotonic()
+    p = subprocess.run([DEBIAN_PYTHON, str(HERE / "wrap.py"), "--out", str(wdir),
+                        *(["--only", *args.wraps] if args.wraps else []), *map(str, inputs)],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300)
+    if p.returncode != 0:
+        res.add("tunnel.wrap", False, f"wrap.py exited {p.returncode}: {p.stdout[-600:]}")
+        return
+    manifest = json.loads((wdir / "manifest.json").read_text())
+    print(f"wrap.py: {len(manifest)} captures in {time.monotonic() - t0:.1f} s", flush=True)
+    ref_records, ref_counters, err = run_metaprobe(args, wdir / "wrap-none.pcap")
+    if err:
+        res.add("tunnel.reference", False, err)
+        return
+    ref = {f: normalised(ref_records, f) for f in ("all", "ipv4", "ipv6")}
+    for m in manifest:
+        name = f"tunnel.{m['name']}"
+        records, counters, err = run_metaprobe(args, wdir / m["file"], m["sets"])
+        if err:
+            res.add(name, False, err)
+            continue
+        got = normalised(records)
+        want = ref[m["family"]] if m["records"] else {p: Counter() for p in SAME_PROTOCOLS}
+        diffs = [f"{p}: {describe(want[p], got[p])}" for p in SAME_PROTOCOLS if want[p] != got[p]]
+        bad_counters = []
+        for kind, n in sorted(m["layers"].items()):
+            have = counters.get(f"capture.decap.{kind}", 0)
+            if have != n:
+                bad_counters.append(f"capture.decap.{kind}={have}, expected {n}")
+        shown = ", ".join(f"{k}={v}" for k, v in sorted(counters.items()) if k.startswith("capture.decap."))
+        nrec = sum(sum(c.values()) for c in got.values())
+        why = f"{m['note']}; {nrec} records; counters: {shown or 'no capture.decap.* counter'}"
+        if diffs:
+            why += "; records differ from the plain capture: " + " ; ".join(diffs)
+        if bad_counters:
+            why += "; " + ", ".join(bad_counters)
+        res.add(name, not diffs and not bad_counters, why)
+
+
+# ---------------------------------------------------------------- main
+
+def skip(msg: str) -> int:
+    print("SKIP: " + msg)
+    return mpi.SKIP
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin-dir", required=True)
+    ap.add_argument("--corpus", default=os.environ.get("METAPROBE_CORPUS"))
+    ap.add_argument("--work-dir", help="parent of this run's temp dir (default: system temp)")
+    ap.add_argument("--keep", action="store_true", help="keep captures, truth and runs")
+    ap.add_argument("--scenarios", nargs="*", default=list(scenarios.SCENARIOS), choices=list(scenarios.SCENARIOS))
+    ap.add_argument("--wraps", nargs="*", help="only these wrap.py outputs")
+    ap.add_argument("--min", type=float, default=99.5, help="required recall and precision, percent")
+    ap.add_argument("--timeout", type=float, default=60.0, help="seconds per appliance run")
+    ap.add_argument("--show", type=int, default=10, help="misses shown per capture and side")
+    ap.add_argument("--known-limits", default=str(HERE / "known_limits.tsv"))
+    args = ap.parse_args(argv)
+    t_start = time.monotonic()
+
+    why = topology.has_net_admin()
+    if why:
+        return skip(why)
+    for t in ("ip", "tcpdump", "tshark"):
+        if not scenarios.tool(t):
+            return skip(f"{t} is not installed (deploy/install-deps.sh)")
+    corpus = Path(args.corpus) if args.corpus else mpi.DEFAULT_CORPUS
+    if not (corpus.parent / "extract_truth.sh").exists():
+        return skip(f"no extract_truth.sh beside the corpus {corpus} (set METAPROBE_CORPUS)")
+    for b in ("metaprobe", "metaprobe-capture", "metaprobe-exporter", "metaprobe-receiver"):
+        mpi.find_bin(Path(args.bin_dir), b)
+
+    base = Path(args.work_dir) if args.work_dir else Path(tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="traffic-", dir=str(base)))
+    args.work_dir = str(work)
+    setdir = work / "set"
+    setdir.mkdir()
+    known = load_known(Path(args.known_limits))
+    res = cases(known)
+    made = {}
+    try:
+        t0 = time.monotonic()
+        made = generate(args, setdir, work, res)
+        print(f"generated {len(made)} captures in {time.monotonic() - t0:.1f} s", flush=True)
+        t0 = time.monotonic()
+        err = extract_truth(corpus, setdir)
+        res.add("truth.extract", err is None, err or f"tshark truth in {time.monotonic() - t0:.1f} s")
+        if err is None:
+            compare_truth(args, setdir, made, res, {})
+        compare_tunnels(args, setdir, made, res, work)
+    finally:
+        failed = res.failed()
+        stale = sorted(set(known) - res.used_known - {n for n, s, _ in res.rows if s == "FAIL"})
+        for n in stale:
+            if not any(r[0] == n for r in res.rows):
+                print(f"note  known_limits.tsv names {n}, which did not run")
+        counts = Counter(s for _, s, _ in res.rows)
+        print(f"\ncases: " + ", ".join(f"{counts[s]} {s}" for s in ("PASS", "FAIL", "XFAIL", "SKIP"))
+              + f"; {time.monotonic() - t_start:.0f} s")
+        if failed:
+            print("failed: " + ", ".join(failed))
+        if args.keep or failed:
+            print(f"work dir kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
