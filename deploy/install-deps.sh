@@ -21,7 +21,17 @@ TEST_PKGS=(
   libfixbuf-tools tshark python3-prometheus-client clang
   procps iproute2 tcpreplay
   docker-compose python3-yaml
+  # tests/traffic: captures, re-encapsulation (Debian's /usr/bin/python3),
+  # and the real servers and clients it runs inside network namespaces
+  tcpdump python3-scapy curl wget openssl
+  nginx-light unbound bind9-dnsutils knot-dnsutils sip-tester
+  postfix swaks dovecot-pop3d dovecot-imapd fetchmail vsftpd lftp
 )
+# Server packages the traffic test starts itself, with generated configs,
+# inside its namespaces: their system services are neither started by the
+# installation nor enabled when this script installs them.
+declare -A SERVICE_OF=([nginx-light]=nginx [unbound]=unbound [postfix]=postfix
+                       [dovecot-pop3d]=dovecot [dovecot-imapd]=dovecot [vsftpd]=vsftpd)
 
 case "${1:-all}" in
   build) PKGS=("${BUILD_PKGS[@]}") ;;
@@ -50,5 +60,23 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 # tshark asks whether non-root users may capture; answer no without a prompt
 echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+# postfix asks for a mail configuration: none (smtp-sink is what the test uses)
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+new_services=()
+for p in "${missing[@]}"; do
+  if [ -n "${SERVICE_OF[$p]:-}" ]; then new_services+=("${SERVICE_OF[$p]}"); fi
+done
+policy_made=0
+if [ ${#new_services[@]} -gt 0 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d   # invoke-rc.d: do not start services
+  chmod 755 /usr/sbin/policy-rc.d
+  policy_made=1
+fi
+trap 'if [ $policy_made -eq 1 ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#new_services[@]} -gt 0 ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  for s in "${new_services[@]}"; do
+    systemctl disable --now "$s" >/dev/null 2>&1 || true
+  done
+fi
