@@ -325,6 +325,8 @@ def https_clients(e: env, path: str):
     curl(e, *r, "-k", "-A", UA, "--tlsv1.3", f"{base}/index.html?tls13")
     curl(e, *r, "-k", "-A", UA, "--tlsv1.2", "--tls-max", "1.2", "--http1.1",
          "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256", f"{base}/?cipher")
+    # IPv6, the name resolved to the server's IPv6 address
+    curl(e, "--resolve", f"www.{DOMAIN}:443:[{ADDR[path]['srv6']}]", "-k", "-A", UA, f"{base}/index.html?v6")
     srv = ADDR[path]["srv4"]
     for v in ("-tls1_2", "-tls1_3"):
         e.run(e.topo.cli, ["openssl", "s_client", "-connect", f"{srv}:443", "-servername", f"s{v[-1]}.{DOMAIN}",
