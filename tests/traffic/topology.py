@@ -70,11 +70,20 @@ def remove_stale() -> List[str]:
         if not m:
             continue
         pid = int(m.group(2))
-        if pid != os.getpid() and not Path(f"/proc/{pid}").exists():
+        if pid != os.getpid() and not alive(pid):
             kill_ns_processes(m.group(1))
             sh(["ip", "netns", "del", m.group(1)], check=False)
             gone.append(m.group(1))
     return gone
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def kill_ns_processes(ns: str) -> None:

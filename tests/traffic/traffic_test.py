@@ -395,6 +395,12 @@ def main(argv=None) -> int:
     ap.add_argument("--known-limits", default=str(HERE / "known_limits.tsv"))
     args = ap.parse_args(argv)
     t_start = time.monotonic()
+    # SIGTERM (ctest, a user) unwinds like an exception: the namespaces and
+    # every server in them are removed by the `finally`/`with` blocks. After
+    # a SIGKILL the next run removes them (topology.remove_stale).
+    def terminate(signum, _frame):
+        raise SystemExit(f"signal {signum}: stopping")
+    signal.signal(signal.SIGTERM, terminate)
 
     why = topology.has_net_admin()
     if why:
