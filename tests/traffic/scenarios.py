@@ -20,6 +20,9 @@ from topology import ADDR
 
 DOMAIN = "example.test"
 UA = "metaprobe-traffic/1.0"
+# sendxmpp names the JID's domain in the stream header and connects to it:
+# with no resolver in the namespaces the XMPP domain is the server's address
+XMPP_HOST = ADDR["plain"]["srv4"]
 
 
 class env:
@@ -277,6 +280,42 @@ ftpd_banner=metaprobe test FTP
     return None
 
 
+def start_prosody(e: env) -> Optional[str]:
+    d = e.work / "prosody"
+    (d / "data").mkdir(parents=True, exist_ok=True)
+    conf = d / "prosody.cfg.lua"
+    conf.write_text(f"""
+pidfile = "{d}/prosody.pid"
+data_path = "{d}/data"
+daemonize = false
+log = {{ info = "{d}/prosody.log" }}
+interfaces = {{ "*" }}
+c2s_ports = {{ 5222 }}
+s2s_ports = {{ }}
+component_ports = {{ }}
+http_ports = {{ }}
+https_ports = {{ }}
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+modules_enabled = {{ "roster"; "saslauth"; "disco"; "ping"; "presence"; "message"; "iq"; "offline" }}
+modules_disabled = {{ "s2s"; "tls"; "posix" }}
+VirtualHost "{XMPP_HOST}"
+""")
+    # prosody drops to its own user: it must read the config and own its data
+    os.chmod(e.work, 0o711)
+    subprocess.run(["chown", "-R", "prosody:prosody", str(d)], check=False)
+    for user in ("alice", "bob"):
+        p = subprocess.run([tool("prosodyctl"), "--config", str(conf), "register", user, XMPP_HOST, "wonderland"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if p.returncode != 0:
+            return f"prosodyctl register {user} failed: {p.stdout.strip()[-300:]}"
+    e.start(e.topo.srv, [tool("prosody"), "--config", str(conf), "-F"], "prosody")
+    if not wait_port(e.topo, e.topo.srv, 5222):
+        return "prosody did not listen on 5222: " + _tail(e.work / "prosody.log") + _tail(d / "prosody.log")
+    return None
+
+
 def _tail(p: Path, n=400) -> str:
     try:
         return p.read_text(errors="replace")[-n:]
@@ -399,6 +438,16 @@ def ftp_clients(e: env, path: str):
                            "set ftp:passive-mode off; ls pub; bye", f"ftp://{s4}"], timeout=30)
 
 
+def xmpp_clients(e: env, path: str):
+    s4 = ADDR[path]["srv4"]
+    rc = e.work / "sendxmpprc"
+    rc.write_text(f"alice@{XMPP_HOST} wonderland\n")
+    os.chmod(rc, 0o600)
+    for to, body in ((f"bob@{XMPP_HOST}", "hello bob"), (f"bob@{XMPP_HOST}/phone", "second message")):
+        e.run(e.topo.cli, ["sendxmpp", "-f", str(rc), "-j", f"{s4}:5222", "-r", "traffic", "-s", "test",
+                           to], input_bytes=body.encode(), timeout=20)
+
+
 # name -> (servers it needs, clients, protocols compared, paths it runs on)
 SCENARIOS: Dict[str, tuple] = {
     "http": (("nginx",), http_clients, ("http",)),
@@ -408,6 +457,7 @@ SCENARIOS: Dict[str, tuple] = {
     "smtp": (("smtp-sink",), smtp_clients, ("smtp",)),
     "mail": (("dovecot",), mail_clients, ("pop", "imap")),
     "ftp": (("vsftpd",), ftp_clients, ("ftp",)),
+    "xmpp": (("prosody",), xmpp_clients, ("xmpp",)),
 }
 
 SERVERS: Dict[str, Callable[[env], Optional[str]]] = {
@@ -417,6 +467,7 @@ SERVERS: Dict[str, Callable[[env], Optional[str]]] = {
     "smtp-sink": start_smtp_sink,
     "dovecot": start_dovecot,
     "vsftpd": start_vsftpd,
+    "prosody": start_prosody,
 }
 
 # the Debian binary each server and the clients need
@@ -427,4 +478,5 @@ NEEDS = {
     "smtp-sink": ("smtp-sink", "swaks"),
     "dovecot": ("dovecot", "curl"),
     "vsftpd": ("vsftpd", "curl"),
+    "prosody": ("prosody", "prosodyctl", "sendxmpp"),
 }
