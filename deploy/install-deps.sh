@@ -25,13 +25,13 @@ TEST_PKGS=(
   # and the real servers and clients it runs inside network namespaces
   tcpdump python3-scapy curl wget openssl
   nginx-light unbound bind9-dnsutils knot-dnsutils sip-tester
-  postfix swaks dovecot-pop3d dovecot-imapd fetchmail vsftpd lftp
+  postfix swaks dovecot-pop3d dovecot-imapd fetchmail vsftpd lftp prosody sendxmpp
 )
 # Server packages the traffic test starts itself, with generated configs,
 # inside its namespaces: their system services are neither started by the
 # installation nor enabled when this script installs them.
 declare -A SERVICE_OF=([nginx-light]=nginx [unbound]=unbound [postfix]=postfix
-                       [dovecot-pop3d]=dovecot [dovecot-imapd]=dovecot [vsftpd]=vsftpd)
+                       [dovecot-pop3d]=dovecot [dovecot-imapd]=dovecot [vsftpd]=vsftpd [prosody]=prosody)
 
 case "${1:-all}" in
   build) PKGS=("${BUILD_PKGS[@]}") ;;
