@@ -342,6 +342,11 @@ def http_clients(e: env, path: str):
     # keep-alive: several requests on one connection
     curl(e, *r, *hdr, f"{base}/index.html", f"{base}/missing?q=1&x=%20y", f"{base}/big.bin")
     curl(e, *r, "-A", UA, "-d", "a=1&b=2", f"{base}/form")
+    # a 6 kB body: curl sends Expect: 100-continue; then a chunked upload
+    body = e.work / "body.bin"
+    body.write_bytes(b"x" * 6000)
+    curl(e, *r, "-A", UA, "--data-binary", f"@{body}", f"{base}/upload")
+    curl(e, *r, "-A", UA, "-H", "Transfer-Encoding: chunked", "--data-binary", f"@{body}", f"{base}/chunked")
     curl(e, *r, "-A", UA, "-I", f"{base}/index.html")
     curl(e, *r, "-A", UA, "-T", str(e.work / "nginx" / "www" / "index.html"), f"{base}/dav/up/file.html")
     curl(e, *r, "-A", UA, "-X", "MKCOL", f"{base}/dav/newdir/")
@@ -370,6 +375,13 @@ def https_clients(e: env, path: str):
     for v in ("-tls1_2", "-tls1_3"):
         e.run(e.topo.cli, ["openssl", "s_client", "-connect", f"{srv}:443", "-servername", f"s{v[-1]}.{DOMAIN}",
                            v, "-alpn", "http/1.1"], input_bytes=b"")
+    # no SNI; then a TLS 1.2 session resumed from a saved session
+    e.run(e.topo.cli, ["openssl", "s_client", "-connect", f"{srv}:443", "-noservername", "-tls1_2"], input_bytes=b"")
+    sess = e.work / f"tls-{path}.sess"
+    e.run(e.topo.cli, ["openssl", "s_client", "-connect", f"{srv}:443", "-servername", f"resume.{DOMAIN}",
+                       "-tls1_2", "-sess_out", str(sess)], input_bytes=b"")
+    e.run(e.topo.cli, ["openssl", "s_client", "-connect", f"{srv}:443", "-servername", f"resume.{DOMAIN}",
+                       "-tls1_2", "-sess_in", str(sess)], input_bytes=b"")
 
 
 def dns_clients(e: env, path: str):
@@ -382,6 +394,7 @@ def dns_clients(e: env, path: str):
     e.run(e.topo.cli, ["dig", "+tcp", "+tries=1", "+time=2", f"@{s4}", f"www.{DOMAIN}", "A"])
     e.run(e.topo.cli, ["dig", "+tries=1", "+time=2", f"@{s4}", "-x", "10.201.0.1"])
     e.run(e.topo.cli, ["dig", "+tries=1", "+time=2", f"@{a['srv6']}", f"www.{DOMAIN}", "AAAA"])
+    e.run(e.topo.cli, ["dig", "+tcp", "+tries=1", "+time=2", f"@{a['srv6']}", DOMAIN, "TXT"])
     if tool("kdig"):
         e.run(e.topo.cli, ["kdig", "+retry=0", "+time=2", f"@{s4}", f"mail.{DOMAIN}", "A"])
         e.run(e.topo.cli, ["kdig", "+tcp", "+retry=0", "+time=2", f"@{s4}", DOMAIN, "MX"])

@@ -432,6 +432,7 @@ def main(argv=None) -> int:
     ap.add_argument("--show", type=int, default=10, help="misses shown per capture and side")
     ap.add_argument("--known-limits", default=str(HERE / "known_limits.tsv"))
     args = ap.parse_args(argv)
+    args.bin_dir = str(Path(args.bin_dir).resolve())
     t_start = time.monotonic()
     # SIGTERM (ctest, a user) unwinds like an exception: the namespaces and
     # every server in them are removed by the `finally`/`with` blocks. After
@@ -471,6 +472,10 @@ def main(argv=None) -> int:
         if err is None:
             compare_truth(args, setdir, made, res, known)
         compare_tunnels(args, setdir, made, res, work)
+    except Exception as exc:  # reported as a failed case, with the traceback above the summary
+        import traceback
+        traceback.print_exc()
+        res.add("harness", False, f"{type(exc).__name__}: {exc}")
     finally:
         failed = res.failed()
         counts = Counter(s for _, s, _ in res.rows)
