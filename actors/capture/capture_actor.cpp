@@ -71,6 +71,7 @@ struct capture_state {
     put("decap.depth_exceeded", c.decap_depth_exceeded);
     put("decap.gtpu_control", c.decap_gtpu_control);
     put("decap.l2tp_control", c.decap_l2tp_control);
+    put("decap.bad_inner", c.decap_bad_inner);
     source_live_stats live;
     if (source->live_stats(live)) {
       put("kernel.received", live.received);

@@ -827,7 +827,7 @@ bool parse_l2tp(const uint8_t* d, uint32_t p, uint32_t end, tunnel_header& h) {
   if (p + 6 > end)
     return false;
   const uint16_t flags = rd16(d + p);
-  if ((flags & 0x0f) != 2)
+  if ((flags & 0x0f) != 2 || (flags & 0x34f0) != 0) // version 2, reserved bits clear
     return false;
   if (flags & 0x8000) {
     h.event = tunnel_context::ev_l2tp_control;
@@ -991,6 +991,14 @@ bool decapsulate(walk& w, decode_status& st) {
     t.erspan_session = h.erspan_session;
     t.erspan_vlan = h.erspan_vlan;
   }
+  // A UDP tunnel is found by its port: when what it carries does not decode,
+  // the packet is put back as the UDP packet it also is (a flow that merely
+  // uses the port must not lose packets).
+  const bool by_port = out.l4_proto == ipproto_udp;
+  decoded_packet saved_out;
+  walk saved_w = w;
+  if (by_port)
+    std::memcpy(static_cast<void*>(&saved_out), &out, sizeof out);
   // The inner packet ends where the tunnel's payload ends.
   const uint32_t wire_end = static_cast<uint32_t>(out.l3_off) + out.l3_wire_len;
   w.cap = h.end;
@@ -1014,6 +1022,19 @@ bool decapsulate(walk& w, decode_status& st) {
   case inner_type::ppp:
     st = decode_ppp(w, h.off);
     break;
+  }
+  if (by_port && st != decode_status::ok) {
+    std::memcpy(static_cast<void*>(&out), &saved_out, sizeof out);
+    w.cap = saved_w.cap;
+    w.wire = saved_w.wire;
+    w.a0 = saved_w.a0;
+    w.a1 = saved_w.a1;
+    w.b0 = saved_w.b0;
+    w.b1 = saved_w.b1;
+    w.vlans = saved_w.vlans;
+    out.tunnel.events |= tunnel_context::ev_bad_inner;
+    st = decode_status::ok;
+    return false;
   }
   // ERSPAN's VLAN is the mirrored frame's, when the frame itself is untagged.
   if (h.erspan && out.l2.vlan_id == 0)

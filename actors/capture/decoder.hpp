@@ -98,8 +98,10 @@
 //     authentication and origin indications, an IPv6 header fills the
 //     datagram exactly.
 // A header that does not validate leaves the packet as it is (an ordinary
-// UDP/GRE/IP packet); a tunnel that validates but whose inner packet is cut
-// or broken gives the inner status (truncated, malformed, non_ip). The inner
+// UDP/GRE/IP packet). A GRE or IP-in-IP tunnel whose inner packet is cut or
+// broken gives the inner status (truncated, malformed, non_ip); a UDP tunnel
+// (found by its port) whose inner packet does not decode stays the UDP
+// packet it also is, with ev_bad_inner. The inner
 // packet ends where the tunnel payload ends (bytes after it are not inner
 // data). A fragmented outer packet is not opened: IP reassembly
 // (decode_reassembled) opens it.

@@ -45,6 +45,7 @@ struct source_counters {
   uint64_t decap_depth_exceeded = 0; // packets with a tunnel past tunnel_context::max_layers
   uint64_t decap_gtpu_control = 0;   // GTP-U messages other than T-PDU (not opened)
   uint64_t decap_l2tp_control = 0;   // L2TP control messages (not opened)
+  uint64_t decap_bad_inner = 0;      // UDP tunnel headers without a valid inner packet
 
   uint64_t count(decode_status s) const { return status[static_cast<size_t>(s)]; }
 
@@ -62,6 +63,7 @@ struct source_counters {
     decap_depth_exceeded += (t.events & tunnel_context::ev_depth_exceeded) != 0;
     decap_gtpu_control += (t.events & tunnel_context::ev_gtpu_control) != 0;
     decap_l2tp_control += (t.events & tunnel_context::ev_l2tp_control) != 0;
+    decap_bad_inner += (t.events & tunnel_context::ev_bad_inner) != 0;
   }
 };
 

@@ -79,6 +79,8 @@ struct tunnel_context {
   static constexpr uint8_t ev_depth_exceeded = 1; // a tunnel past max_layers was left closed
   static constexpr uint8_t ev_gtpu_control = 2;   // GTP-U echo/error/end marker: not decapsulated
   static constexpr uint8_t ev_l2tp_control = 4;   // L2TP control message: not decapsulated
+  static constexpr uint8_t ev_bad_inner = 8;      // a UDP tunnel header carried no valid
+                                                  // packet: left a UDP packet
   uint8_t depth = 0;                  // layers decapsulated (0: not tunnelled)
   uint8_t events = 0;                 // ev_* bits
   uint8_t kinds[max_layers] = {};     // decap_kind of each layer, outermost first

@@ -392,9 +392,27 @@ TEST_CASE("L2TPv2 data with PPP; control messages") {
   CHECK(c.p.status == decode_status::ok);
   CHECK(c.p.tunnel.depth == 0);
   CHECK(c.p.tunnel.events == tunnel_context::ev_l2tp_control);
-  // LCP inside a data message is not IP
-  CHECK(decode(outer_udp(1701, l2tp_ppp(0xc021, 8) + filler(8), 1701)).p.status ==
-        decode_status::non_ip);
+  // LCP inside a data message is not IP: the packet stays a UDP packet
+  const decoded lcp = decode(outer_udp(1701, l2tp_ppp(0xc021, 8) + filler(8), 1701));
+  CHECK(lcp.p.status == decode_status::ok);
+  CHECK(lcp.p.l4_proto == 17);
+  CHECK(lcp.p.tunnel.depth == 0);
+  CHECK(lcp.p.tunnel.id == 0);
+  CHECK(lcp.p.tunnel.events == tunnel_context::ev_bad_inner);
+  CHECK(lcp.p.flow_hash == flow_hash_of(lcp.p.src, lcp.p.dst, 1701, 1701, 17));
+  source_counters sc;
+  sc.frame(lcp.p, 1, 1);
+  CHECK(sc.decap_bad_inner == 1);
+  // a DNS query from client port 1701 is DNS, whatever its id
+  for (unsigned id = 0; id < 65536; id += 257) {
+    buf q;
+    put16(q, id);
+    q = q + bytes({0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 1, 'a', 0, 0, 1, 0, 1});
+    const decoded dns = decode(outer_udp(53, q, 1701));
+    CHECK(dns.p.status == decode_status::ok);
+    CHECK(dns.p.dport == 53);
+    CHECK(dns.p.tunnel.depth == 0);
+  }
 }
 
 TEST_CASE("Teredo only when the IPv6 packet fills the datagram") {
