@@ -97,8 +97,14 @@ protocol_entry dns_protocol_entry();
 // after a matching length prefix) are one complete, well-formed message:
 // sane header (known opcode, Z = 0, a query has no answers, 1..4 questions
 // or an answer-only response, at most 64 RRs), every name decodes cleanly,
-// question classes are real classes, nothing trails the message, and the
-// first name is no NetBIOS-encoded name (NBNS on port 137 looks like DNS).
+// question names hold no control bytes and the first one no compression
+// pointer, question and RR types are not 0, question and RR classes are
+// real classes (IN, CH, HS, NONE, ANY; OPT excepted, whose owner must be
+// the root), nothing trails the message, and the first name is no
+// NetBIOS-encoded name (NBNS on port 137 looks like DNS). Measured false
+// positives (tests/unit/dns/dns_probe_test.cpp, 100k payloads each): none
+// for random payloads of any size nor for other protocols' headers with
+// random bodies, none for a perfect query header followed by random bytes.
 bool dns_probe(const uint8_t* data, size_t len, direction dir);
 
 std::unique_ptr<datagram_parser> make_dns_datagram_parser(const parser_options& opts,
