@@ -256,7 +256,21 @@ void dns_stream_parser::deliver(direction dir, const uint8_t* data, size_t len, 
   if (data == nullptr || state_ == parser_state::violated || state_ == parser_state::done)
     return;
   side& s = sides_[static_cast<size_t>(dir) & 1];
+  s.started = true;
   size_t pos = 0;
+  if (s.bare_next) {
+    // The stream's first two bytes (the length prefix, sent in a segment of
+    // their own) went to the probe, which accepted the segment after them:
+    // it is one whole message. Anything else and the framing is lost.
+    s.bare_next = false;
+    if (!plausible_message(data, len)) {
+      s.lost = true;
+      return;
+    }
+    s.msg_seq = seq;
+    on_message(s, dir, data, len, ts_ns, out);
+    return;
+  }
   while (pos < len && !s.lost) {
     if (s.msg_len == 0) {
       if (s.prefix_have == 0)
@@ -319,6 +333,12 @@ void dns_stream_parser::gap(direction dir, size_t len) {
   side& s = sides_[static_cast<size_t>(dir) & 1];
   if (s.lost || len == 0)
     return;
+  if (!s.started && len == 2) {
+    s.started = true;
+    s.bare_next = true; // only a length prefix was lost (see deliver)
+    return;
+  }
+  s.started = true;
   if (s.msg_len != 0 && len <= s.msg_len - s.msg_have) {
     // The gap lies inside one message: drop it, framing survives.
     s.skipping = true;

@@ -71,6 +71,13 @@
 // frame (10518 questions; the work limit below stops after about 65).
 // ---------------------------------------------------------------------------
 //
+// TCP framing after a gap: a gap inside a message skips it; a gap that hides
+// a length prefix loses the framing of that side for good, except a gap of
+// exactly the stream's first two bytes (a client that writes the length
+// prefix in a segment of its own, on a port where the probe then accepted
+// the segment after it): the next segment is taken as one whole message
+// when it is one, and framing goes on after it.
+//
 // Limits: at most 256 questions + RRs decoded per message, and at most 2^20
 // label/pointer steps behind compression pointers per message (crafted
 // pointer chains; see read_name), both counted in limit_hits; decoding stops
@@ -165,6 +172,8 @@ private:
     size_t msg_have = 0;       // bytes of it seen (buffered or skipped)
     bool skipping = false;     // message too long or damaged: skip its bytes
     bool lost = false;         // framing lost after a gap: stop
+    bool started = false;      // a byte or a gap of this side was seen
+    bool bare_next = false;    // the first 2 bytes were lost: a whole message follows
     std::string buf;           // message bytes when split across segments
   };
 
