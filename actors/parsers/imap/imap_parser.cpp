@@ -270,6 +270,10 @@ void imap_parser::client_bytes(const uint8_t* data, size_t len) {
 
 void imap_parser::client_part(std::string_view part) {
   side& s = sides_[static_cast<size_t>(reverse(server_dir_)) & 1];
+  if (in_auth_ && !s.in_command && auth_.exhausted()) {
+    in_auth_ = false; // the tagged answer was lost: back to commands
+    ++counters_.limit_hits;
+  }
   if (in_auth_ && !s.in_command) {
     // Between AUTHENTICATE and its tagged answer every client line is a
     // SASL response (RFC 3501 §6.2.2); "*" cancels.

@@ -62,6 +62,10 @@ struct login_attempt {
 class exchange {
 public:
   static constexpr size_t max_decoded = 2048;
+  // Client responses one exchange may take. Real mechanisms use at most
+  // three; past this the caller stops treating client lines as responses
+  // (the server's final answer was lost) and counts a limit hit.
+  static constexpr uint32_t max_responses = 8;
 
   explicit exchange(size_t max_field) : max_field_(max_field) {}
 
@@ -72,6 +76,8 @@ public:
   // One client response line. Returns false when it was "*" (cancelled).
   bool response(std::string_view b64);
 
+  // Whether max_responses were taken.
+  bool exhausted() const { return a_.responses >= max_responses; }
   const login_attempt& attempt() const { return a_; }
   login_attempt& attempt() { return a_; }
   // Fields cut at max_field so far (the caller counts them).

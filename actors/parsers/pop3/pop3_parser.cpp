@@ -88,6 +88,10 @@ void pop3_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64
 }
 
 void pop3_parser::client_line(std::string_view line) {
+  if (in_auth_ && auth_.exhausted()) {
+    in_auth_ = false; // the answer to AUTH was lost: back to commands
+    ++counters_.limit_hits;
+  }
   if (in_auth_) {
     // Inside an AUTH exchange every client line is a SASL response (RFC
     // 5034 §4); "*" cancels and leaves nothing more to send.

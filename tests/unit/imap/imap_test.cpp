@@ -268,3 +268,15 @@ TEST_CASE("a client literal longer than max_field keeps its argument slot") {
   CHECK(f.p->last_login().user == "alice-lo");
   CHECK(f.p->last_login().password == "pw");
 }
+
+TEST_CASE("an AUTHENTICATE whose answer is lost does not swallow later commands") {
+  fixture f;
+  test::play(f, {{s2c, dovecot_greeting}, {c2s, "A1 AUTHENTICATE GSSAPI\r\n"}, {s2c, "+ \r\n"}});
+  f.p->gap(s2c, 30);
+  std::string lines;
+  for (int i = 0; i < 8; ++i)
+    lines += "YWJj\r\n";
+  test::play(f, {{c2s, lines + "A2 LOGIN carol pw\r\n"}, {s2c, "A2 OK Logged in\r\n"}});
+  CHECK(f.counters.limit_hits >= 1);
+  CHECK(f.p->account() == "carol");
+}

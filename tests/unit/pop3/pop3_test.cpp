@@ -306,3 +306,17 @@ TEST_CASE("pipelined USER and PASS (RFC 2449 PIPELINING) pair with their answers
   REQUIRE(f.out.size() == 1);
   CHECK(f.mail(0).mail_receiver() == "dave");
 }
+
+TEST_CASE("an AUTH whose answer is lost does not swallow the session's commands") {
+  fixture f;
+  test::play(f, {{s2c, dovecot_greeting}, {c2s, "AUTH GSSAPI\r\n"}, {s2c, "+ \r\n"}});
+  f.p->gap(s2c, 30); // the server's final answer
+  std::string lines;
+  for (int i = 0; i < 8; ++i)
+    lines += "YWJj\r\n";
+  test::play(f, {{c2s, lines + "RETR 1\r\n"}, {s2c, "+OK done\r\n" + no_to_msg}});
+  CHECK(f.counters.limit_hits >= 1);
+  // "+OK done" answers the AUTH, the message answers RETR.
+  REQUIRE(f.out.size() == 1);
+  CHECK(f.mail(0).mail_sender() == "bob@example.org");
+}
