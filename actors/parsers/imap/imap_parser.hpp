@@ -44,7 +44,8 @@
 // shortens it. A quoted string holding a message section is not read.
 // Limits (parser_options): max_line per line, max_field per exported value
 // and per captured client argument, max_headers, max_records_per_flow; at
-// most 16 arguments per client command are kept.
+// most 16 arguments per client command are kept; 8 SASL responses per
+// AUTHENTICATE (sasl::exchange::max_responses, counted when exceeded).
 
 #include <cstddef>
 #include <cstdint>

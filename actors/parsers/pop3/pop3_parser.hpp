@@ -26,8 +26,8 @@
 //   before; a rejected attempt's user is never used. Passwords stay in the
 //   parser (tests, future templates) and are not exported.
 // Record fields (mail_message.hpp for the header reading): MAIL_SENDER =
-//   From, MAIL_RECEIVER = To (the account when the message has no To), MAIL_CC = Cc, MAIL_SUBJECT = Subject, MAIL_REPLY =
-//   Reply-To, ATTACHMENT from the MIME structure, MAIL_SERVERS empty (POP3
+//   From, MAIL_RECEIVER = To (the account when the message has no To),
+//   MAIL_CC = Cc, MAIL_SUBJECT = Subject, MAIL_REPLY = Reply-To, ATTACHMENT from the MIME structure, MAIL_SERVERS empty (POP3
 //   greetings name no host in a standard form), RESULT_CODE 0 (+OK; a
 //   -ERR answer carries no message and gives no record). IP_SOURCE is the
 //   server (it sends the message).
@@ -41,8 +41,9 @@
 // Errors: while probing, a server line that is not a status line detaches
 // the parser (violation). A gap drops the partial line; inside a multi-line
 // response the message goes on with what arrives.
-// Limits (parser_options): max_line, max_field, max_headers,
-// max_records_per_flow; 64 pending commands (counted when exceeded).
+// Limits (parser_options): max_line, max_field (also user and password),
+// max_headers, max_records_per_flow; 64 pending commands, 8 SASL responses
+// per AUTH (sasl::exchange::max_responses), each counted when exceeded.
 
 #include <array>
 #include <cstddef>
