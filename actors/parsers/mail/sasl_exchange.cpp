@@ -109,21 +109,21 @@ bool exchange::response(std::string_view b64) {
     a_.result = outcome::cancelled;
     return false;
   }
-  const uint32_t nth = a_.responses++;
+  ++a_.responses;
   std::string dec;
   if (b64 != "=" && !base64_decode(b64, dec, max_decoded))
     return true; // not base64: nothing to read
   const std::string& m = a_.mechanism;
   if (m == "PLAIN") {
     plain_credentials c;
-    if (nth == 0 && split_plain(dec, c)) {
+    if (a_.user.empty() && split_plain(dec, c)) {
       set(a_.user, c.authcid.empty() ? c.authzid : c.authcid);
       set(a_.password, c.passwd);
     }
   } else if (m == "LOGIN") {
     expect what = next_;
     if (what == expect::unknown)
-      what = a_.user.empty() && nth == 0 ? expect::user : expect::password;
+      what = a_.user.empty() ? expect::user : expect::password;
     if (what == expect::user)
       set(a_.user, dec);
     else
@@ -131,7 +131,7 @@ bool exchange::response(std::string_view b64) {
     next_ = expect::unknown;
   } else if (m == "CRAM-MD5") {
     const size_t sp = dec.rfind(' ');
-    if (nth == 0 && sp != std::string::npos && sp > 0)
+    if (a_.user.empty() && sp != std::string::npos && sp > 0)
       set(a_.user, std::string_view(dec).substr(0, sp));
   } else if (m == "DIGEST-MD5") {
     if (a_.user.empty()) {
@@ -140,16 +140,16 @@ bool exchange::response(std::string_view b64) {
         set(a_.user, u);
     }
   } else if (starts_with(m, "SCRAM-")) {
-    if (nth == 0)
+    if (a_.user.empty())
       set(a_.user, scram_username(dec));
   } else if (m == "XOAUTH2") {
-    if (nth == 0)
+    if (a_.user.empty())
       set(a_.user, xoauth2_user(dec));
   } else if (m == "OAUTHBEARER") {
-    if (nth == 0)
+    if (a_.user.empty())
       set(a_.user, gs2_authzid(dec));
   } else if (m == "EXTERNAL") {
-    if (nth == 0 && !dec.empty())
+    if (a_.user.empty() && !dec.empty())
       set(a_.user, dec);
   }
   return true;

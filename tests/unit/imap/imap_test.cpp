@@ -224,6 +224,12 @@ TEST_CASE("curl --login-options AUTH=PLAIN with SASL-IR, and Thunderbird without
               {"PLAIN", "alice", "s3cret", outcome::accepted, "alice"});
 }
 
+TEST_CASE("AUTHENTICATE PLAIN with an empty initial response ('=') then the credentials") {
+  check_login({{c2s, "A002 AUTHENTICATE PLAIN =\r\n"}, {s2c, "+ \r\n"},
+               {c2s, "AGFsaWNlAHMzY3JldA==\r\n"}, {s2c, "A002 OK Logged in\r\n"}},
+              {"PLAIN", "alice", "s3cret", outcome::accepted, "alice"});
+}
+
 TEST_CASE("AUTHENTICATE LOGIN: user and password answer the prompts") {
   check_login({{c2s, "A002 AUTHENTICATE LOGIN\r\n"}, {s2c, "+ VXNlcm5hbWU6\r\n"},
                {c2s, "YWxpY2U=\r\n"}, {s2c, "+ UGFzc3dvcmQ6\r\n"}, {c2s, "czNjcmV0\r\n"},
