@@ -169,10 +169,15 @@ void check_login(const script& login, const expected_login& want) {
   s.insert(s.end(), login.begin(), login.end());
   for (const auto& t : fetch_after_login())
     s.push_back(t);
-  for (size_t split = 0; split <= test::longest(s); ++split) {
+  // split == longest + 1: every byte in a segment of its own.
+  for (size_t split = 0; split <= test::longest(s) + 1; ++split) {
     CAPTURE(split);
     fixture f;
-    test::play(f, s, split);
+    if (split > test::longest(s))
+      for (const auto& t : s)
+        f.send(t.dir, t.text, 1);
+    else
+      test::play(f, s, split);
     f.p->finish(9, f.out);
     CHECK(f.p->state() == parser_state::confirmed);
     CHECK(f.p->logins() == 1);
