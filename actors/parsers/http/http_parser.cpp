@@ -488,7 +488,7 @@ void http_parser::end_of_headers(side& s, direction dir, uint64_t ts_ns, record_
     const bool upgrade = m.upgrade;
     emit_request(s, dir, ts_ns, out);
     push_pending({kind, upgrade});
-    if (upgrade && !chunked && !te_other && length == 0) {
+    if (upgrade && !s.hold_off && !chunked && !te_other && length == 0) {
       // What follows may already be the new protocol: hold it until the
       // response says (RFC 9110 §7.8).
       s.hold = true;
@@ -737,16 +737,15 @@ void http_parser::hold_bytes(side& s, direction dir, const uint8_t* data, size_t
     s.held.append(reinterpret_cast<const char*>(data), len);
     return;
   }
-  // No response for this long: parse as HTTP what was held and what came.
+  // No response for this long (a one-sided capture, a server that never
+  // answers): parse as HTTP what was held and what came, and hold no more
+  // on this side.
   count(upgrade_hold_overflow);
   ++counters_.limit_hits;
+  s.hold_off = true;
   release_hold(s, dir, ts_ns, out);
   if (state_ == parser_state::done || state_ == parser_state::violated)
     return;
-  if (s.hold) {
-    hold_bytes(s, dir, data, len, ts_ns, seq, out); // a new Upgrade request was held
-    return;
-  }
   process(s, dir, data, len, ts_ns, seq, out);
 }
 

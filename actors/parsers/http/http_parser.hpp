@@ -194,6 +194,7 @@ private:
     bool hold = false;         // an Upgrade request awaits its response
     std::string held;          // bytes sent meanwhile (at most max_buffered)
     uint32_t held_seq = 0;     // sequence of held[0]
+    bool hold_off = false;     // the hold overflowed once: no more holding
   };
 
   struct pending_request {
