@@ -117,7 +117,9 @@ enum http_counter : size_t {
 protocol_entry http_protocol_entry();
 
 // Payload probe: a known method followed by a space (and an HTTP version at
-// the end of the line when the line is complete), or "HTTP/1.0"/"HTTP/1.1".
+// the end of the line when the line is complete), any other method token
+// only with its whole line as token SP target SP HTTP/1.0|1.1, or
+// "HTTP/1.0"/"HTTP/1.1" (http::looks_like_http).
 bool http_probe(const uint8_t* data, size_t len, direction dir);
 
 std::unique_ptr<stream_parser> make_http_parser(const parser_options& opts,
