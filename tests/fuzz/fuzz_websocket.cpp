@@ -109,7 +109,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              100, out);
   if (in.flags & 8) {
     std::string first = switching;
-    first.append(reinterpret_cast<const char*>(in.side_data[1]), in.side_len[1] < 64 ? in.side_len[1] : 64);
+    const size_t glued = in.side_len[1] < 64 ? in.side_len[1] : 64;
+    first.append(reinterpret_cast<const char*>(in.side_data[1]), glued);
     p->deliver(direction::server_to_client, reinterpret_cast<const uint8_t*>(first.data()),
                first.size(), 1, 500, out);
     const size_t used = first.size() - switching.size();
