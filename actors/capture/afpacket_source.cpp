@@ -422,12 +422,8 @@ std::ptrdiff_t afpacket_source::next_batch(packet_batch& batch, size_t max_packe
     }
     const uint64_t ts = uint64_t{h->tp_sec} * 1000000000ULL + h->tp_nsec;
     batch.packets.emplace_back();
-    const decode_status st =
-      decode_packet(frame, caplen, len, ts, linktype::en10mb, batch.packets.back());
-    ++counters_.packets;
-    counters_.bytes += caplen;
-    counters_.wire_bytes += len;
-    ++counters_.status[static_cast<size_t>(st)];
+    decode_packet(frame, caplen, len, ts, linktype::en10mb, batch.packets.back(), decode_);
+    counters_.frame(batch.packets.back(), caplen, len);
   }
   if (!batch.packets.empty())
     batch.backing = held_;

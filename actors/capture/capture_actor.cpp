@@ -6,6 +6,7 @@
 #include <string>
 
 #include "capture/decoder.hpp"
+#include "core/decap_config.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -65,6 +66,12 @@ struct capture_state {
     put("source.read_errors", c.read_errors);
     for (size_t i = 0; i < c.status.size(); ++i)
       put(std::string("decode.") + to_string(static_cast<decode_status>(i)), c.status[i]);
+    for (size_t i = 0; i < c.decap.size(); ++i)
+      put(std::string("decap.") + to_string(static_cast<decap_kind>(i)), c.decap[i]);
+    put("decap.depth_exceeded", c.decap_depth_exceeded);
+    put("decap.gtpu_control", c.decap_gtpu_control);
+    put("decap.l2tp_control", c.decap_l2tp_control);
+    put("decap.bad_inner", c.decap_bad_inner);
     source_live_stats live;
     if (source->live_stats(live)) {
       put("kernel.received", live.received);
@@ -85,10 +92,11 @@ struct capture_state {
     const size_t n = shards.size();
     std::vector<std::shared_ptr<packet_batch>> parts(n);
     for (const auto& p : batch->packets) {
-      // Shard by the address pair only: the fragments of a datagram carry no
-      // ports, and its reassembled packet must reach the shard that holds
-      // the rest of its flow.
-      size_t s = p.status == decode_status::ok ? flow_hash_of(p.src, p.dst, 0, 0, 0) % n : 0;
+      // Shard by the address pair only (the outermost one of a tunnel): the
+      // fragments of a datagram carry no ports nor inner addresses, and its
+      // reassembled packet must reach the shard that holds the rest of its
+      // flow.
+      size_t s = shard_hash_of(p) % n;
       if (!parts[s]) {
         parts[s] = std::make_shared<packet_batch>();
         parts[s]->owner = batch;

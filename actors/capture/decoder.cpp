@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "capture/decoder.hpp"
 
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 
@@ -107,12 +108,15 @@ inline uint16_t guess_ip(const uint8_t* p) {
 
 struct walk {
   const uint8_t* d;
-  uint32_t cap;  // usable captured bytes (<= 65535)
-  uint32_t wire; // wire length
+  uint32_t cap;  // usable captured bytes (<= 65535); the end of the innermost
+                 // tunnel's payload once a tunnel is opened
+  uint32_t wire; // wire length (end of the tunnel's IP packet on the wire)
   decoded_packet& out;
+  const decode_options& opts;
   // Address words for the hash, loaded from the packet (not from out.src,
   // whose freshly stored bytes would stall store-to-load forwarding).
   uint64_t a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+  int vlans = 0; // VLAN tags seen in every Ethernet header so far
 };
 
 inline void set_hash_l3(walk& w) {
@@ -371,7 +375,7 @@ decode_status decode_from_ethertype(walk& w, uint32_t off, uint16_t et) {
   decoded_packet& out = w.out;
   const uint8_t* d = w.d;
   const uint32_t cap = w.cap;
-  int vlans = 0;
+  int& vlans = w.vlans;
   for (int step = 0; step < max_l2_steps; ++step) {
     switch (et) {
     case et_ipv4:
@@ -574,16 +578,506 @@ decode_status decode_link(walk& w, int lt) {
   }
 }
 
+
+// ---- tunnels (decoder.hpp: "Tunnels") ----
+
+constexpr uint8_t ipproto_ipip = 4;
+constexpr uint8_t ipproto_ipv6 = 41;
+constexpr uint8_t ipproto_gre = 47;
+
+constexpr uint16_t port_vxlan = 4789;
+constexpr uint16_t port_vxlan_gpe = 4790;
+constexpr uint16_t port_geneve = 6081;
+constexpr uint16_t port_gtpu = 2152;
+constexpr uint16_t port_l2tp = 1701;
+constexpr uint16_t port_teredo = 3544;
+
+constexpr uint16_t et_teb = 0x6558;       // Transparent Ethernet Bridging
+constexpr uint16_t et_ppp = 0x880b;       // PPP (PPTP's enhanced GRE)
+constexpr uint16_t et_erspan2 = 0x88be;   // ERSPAN type I/II
+constexpr uint16_t et_erspan3 = 0x22eb;   // ERSPAN type III
+
+constexpr int max_gre_sre = 16;           // RFC 1701 source route entries walked
+constexpr int max_gtpu_ext = 16;          // GTP-U extension headers walked
+
+// What follows a tunnel header.
+enum class inner_type : uint8_t { ethernet, ethertype, ip, ppp };
+
+struct tunnel_header {
+  decap_kind kind = decap_kind::gre;
+  inner_type type = inner_type::ip;
+  uint16_t et = 0;            // inner_type::ethertype
+  uint32_t off = 0;           // start of the inner header
+  uint32_t end = 0;           // end of the tunnel's payload
+  uint32_t id_key = 0;        // part of the tunnel identity (VNI, GRE key, ERSPAN session)
+  bool has_id_key = false;
+  bool pair_in_id = true;     // the outer address pair is part of the identity
+  bool vni = false;           // id_key is a VNI/VSID/GRE key (tunnel_context::vni)
+  bool teid = false;          // teid_value holds a GTP-U TEID
+  uint32_t teid_value = 0;
+  bool erspan = false;
+  uint16_t erspan_session = 0;
+  uint16_t erspan_vlan = 0;
+  uint8_t event = 0;          // tunnel_context::ev_* when the header is a control message
+};
+
+// GRE (RFC 2784/2890, RFC 1701 routing, RFC 2637 enhanced GRE) at p..end,
+// with ERSPAN I/II/III behind it.
+bool parse_gre(const uint8_t* d, uint32_t p, uint32_t end, tunnel_header& h) {
+  if (p + 4 > end)
+    return false;
+  const uint16_t flags = rd16(d + p);
+  const uint16_t proto = rd16(d + p + 2);
+  uint32_t o = p + 4;
+  switch (flags & 7) {
+  case 0:
+    if (flags & 0xc000) // checksum and/or routing: checksum + offset
+      o += 4;
+    if (flags & 0x2000) { // key
+      if (o + 4 > end)
+        return false;
+      h.id_key = rd32(d + o);
+      h.has_id_key = true;
+      h.vni = true;
+      o += 4;
+    }
+    if (flags & 0x1000) // sequence number
+      o += 4;
+    if (flags & 0x4000) { // RFC 1701 source route entries, ended by a NULL SRE
+      for (int n = 0;; ++n) {
+        if (n >= max_gre_sre || o + 4 > end)
+          return false;
+        const uint16_t af = rd16(d + o);
+        const uint8_t len = d[o + 3];
+        o += 4u + len;
+        if (af == 0 && len == 0)
+          break;
+      }
+    }
+    break;
+  case 1: // PPTP: key = payload length + call id (one per direction: not an identity)
+    if (proto != et_ppp || !(flags & 0x2000))
+      return false;
+    o += 4;
+    if (flags & 0x1000)
+      o += 4;
+    if (flags & 0x0080) // acknowledgment number
+      o += 4;
+    break;
+  default:
+    return false;
+  }
+  switch (proto) {
+  case et_ipv4:
+  case et_ipv6:
+  case et_mpls_uc:
+  case et_mpls_mc:
+    h.type = inner_type::ethertype;
+    h.et = proto;
+    break;
+  case et_teb:
+    h.type = inner_type::ethernet;
+    break;
+  case et_ppp:
+    h.type = inner_type::ppp;
+    break;
+  case et_erspan2:
+    h.kind = decap_kind::erspan;
+    h.type = inner_type::ethernet;
+    if (flags & 0x1000) { // type II: 8-byte header; type I has none
+      if (o + 8 > end || (d[o] >> 4) != 1)
+        return false;
+      h.erspan = true;
+      h.erspan_vlan = rd16(d + o) & 0x0fff;
+      h.erspan_session = rd16(d + o + 2) & 0x03ff;
+      o += 8;
+    }
+    break;
+  case et_erspan3: {
+    h.kind = decap_kind::erspan;
+    if (o + 12 > end || (d[o] >> 4) != 2)
+      return false;
+    h.erspan = true;
+    h.erspan_vlan = rd16(d + o) & 0x0fff;
+    h.erspan_session = rd16(d + o + 2) & 0x03ff;
+    const unsigned ft = (d[o + 10] >> 2) & 0x1f; // frame type
+    const bool platform = (d[o + 11] & 1) != 0;  // O: platform-specific sub-header
+    o += 12 + (platform ? 8 : 0);
+    if (ft == 0)
+      h.type = inner_type::ethernet;
+    else if (ft == 2)
+      h.type = inner_type::ip;
+    else
+      return false;
+    break;
+  }
+  default:
+    return false;
+  }
+  if (h.erspan) { // the session is the identity (a GRE key is rare here)
+    h.id_key = h.erspan_session;
+    h.has_id_key = true;
+    h.vni = false;
+  }
+  h.off = o;
+  h.end = end;
+  return o < end;
+}
+
+// VXLAN (RFC 7348): I flag set, 24-bit VNI, inner Ethernet.
+bool parse_vxlan(const uint8_t* d, uint32_t p, uint32_t end, tunnel_header& h) {
+  if (p + 8 >= end || !(d[p] & 0x08))
+    return false;
+  h.kind = decap_kind::vxlan;
+  h.type = inner_type::ethernet;
+  h.id_key = rd32(d + p + 4) >> 8;
+  h.has_id_key = h.vni = true;
+  h.off = p + 8;
+  h.end = end;
+  return true;
+}
+
+// VXLAN-GPE (draft-ietf-nvo3-vxlan-gpe): version 0, next protocol when P.
+bool parse_vxlan_gpe(const uint8_t* d, uint32_t p, uint32_t end, tunnel_header& h) {
+  if (p + 8 >= end || (d[p] & 0x30) != 0)
+    return false;
+  h.kind = decap_kind::vxlan_gpe;
+  h.type = inner_type::ethernet;
+  if (d[p] & 0x04) {
+    switch (d[p + 3]) {
+    case 1: h.type = inner_type::ethertype; h.et = et_ipv4; break;
+    case 2: h.type = inner_type::ethertype; h.et = et_ipv6; break;
+    case 3: h.type = inner_type::ethernet; break;
+    case 5: h.type = inner_type::ethertype; h.et = et_mpls_uc; break;
+    default: return false; // NSH and others: not decoded
+    }
+  }
+  if (d[p] & 0x08) {
+    h.id_key = rd32(d + p + 4) >> 8;
+    h.has_id_key = h.vni = true;
+  }
+  h.off = p + 8;
+  h.end = end;
+  return true;
+}
+
+// Geneve (RFC 8926): version 0, options skipped, protocol type = ethertype.
+bool parse_geneve(const uint8_t* d, uint32_t p, uint32_t end, tunnel_header& h) {
+  if (p + 8 > end || (d[p] >> 6) != 0)
+    return false;
+  const uint32_t o = p + 8 + static_cast<uint32_t>(d[p] & 0x3f) * 4;
+  const uint16_t proto = rd16(d + p + 2);
+  h.kind = decap_kind::geneve;
+  if (proto == et_teb) {
+    h.type = inner_type::ethernet;
+  } else if (proto == et_ipv4 || proto == et_ipv6 || proto == et_mpls_uc) {
+    h.type = inner_type::ethertype;
+    h.et = proto;
+  } else {
+    return false;
+  }
+  h.id_key = rd32(d + p + 4) >> 8;
+  h.has_id_key = h.vni = true;
+  h.off = o;
+  h.end = end;
+  return o < end;
+}
+
+// GTP-U v1 (3GPP TS 29.281): T-PDU only; other messages are control.
+bool parse_gtpu(const uint8_t* d, uint32_t p, uint32_t end, tunnel_header& h) {
+  if (p + 8 > end)
+    return false;
+  const uint8_t f = d[p];
+  if ((f >> 5) != 1 || !(f & 0x10)) // version 1, protocol type GTP
+    return false;
+  if (d[p + 1] != 0xff) { // echo, error indication, end marker, ...
+    h.event = tunnel_context::ev_gtpu_control;
+    return false;
+  }
+  const uint32_t msg_end = p + 8 + rd16(d + p + 2);
+  if (msg_end < end)
+    end = msg_end;
+  uint32_t o = p + 8;
+  if (f & 0x07) { // sequence number, N-PDU number, next extension header type
+    if (o + 4 > end)
+      return false;
+    uint8_t next = (f & 0x04) ? d[o + 3] : 0;
+    o += 4;
+    for (int n = 0; next != 0; ++n) {
+      if (n >= max_gtpu_ext || o >= end)
+        return false;
+      const uint32_t len = static_cast<uint32_t>(d[o]) * 4;
+      if (len == 0 || o + len > end)
+        return false;
+      next = d[o + len - 1];
+      o += len;
+    }
+  }
+  h.kind = decap_kind::gtpu;
+  h.type = inner_type::ip;
+  h.teid = true;
+  h.teid_value = rd32(d + p + 4);
+  h.off = o;
+  h.end = end;
+  return o < end;
+}
+
+// L2TPv2 (RFC 2661) data message with PPP.
+bool parse_l2tp(const uint8_t* d, uint32_t p, uint32_t end, tunnel_header& h) {
+  if (p + 6 > end)
+    return false;
+  const uint16_t flags = rd16(d + p);
+  if ((flags & 0x0f) != 2 || (flags & 0x34f0) != 0) // version 2, reserved bits clear
+    return false;
+  if (flags & 0x8000) {
+    h.event = tunnel_context::ev_l2tp_control;
+    return false;
+  }
+  uint32_t o = p + 2;
+  if (flags & 0x4000) { // length
+    const uint32_t msg_end = p + rd16(d + o);
+    if (msg_end < end)
+      end = msg_end;
+    o += 2;
+  }
+  o += 4; // tunnel id, session id (one per direction: not an identity)
+  if (flags & 0x0800)
+    o += 4; // Ns, Nr
+  if (flags & 0x0200) { // offset size + padding
+    if (o + 2 > end)
+      return false;
+    o += 2u + rd16(d + o);
+  }
+  h.kind = decap_kind::l2tp;
+  h.type = inner_type::ppp;
+  h.off = o;
+  h.end = end;
+  return o < end;
+}
+
+// Teredo (RFC 4380): optional authentication and origin indications, then an
+// IPv6 packet that fills the datagram exactly (else it is not Teredo).
+bool parse_teredo(const uint8_t* d, uint32_t p, uint32_t end, tunnel_header& h) {
+  uint32_t o = p;
+  if (o + 4 <= end && rd16(d + o) == 1) // authentication indication
+    o += 4u + d[o + 2] + d[o + 3] + 8 + 1;
+  if (o + 8 <= end && rd16(d + o) == 0) // origin indication
+    o += 8;
+  if (o + 40 > end || (d[o] >> 4) != 6 || o + 40 + rd16(d + o + 4) != end)
+    return false;
+  h.kind = decap_kind::teredo;
+  h.type = inner_type::ethertype;
+  h.et = et_ipv6;
+  h.pair_in_id = false; // global IPv6 inside; relays are asymmetric
+  h.off = o;
+  h.end = end;
+  return true;
+}
+
+bool is_extra_vxlan_port(const decode_options& o, uint16_t port) {
+  for (uint16_t x : o.vxlan_ports)
+    if (x != 0 && x == port)
+      return true;
+  return false;
+}
+
+// The tunnel whose header starts the payload of the decoded packet, if any.
+bool find_tunnel(const walk& w, tunnel_header& h) {
+  const decoded_packet& out = w.out;
+  const uint8_t* d = w.d;
+  const uint32_t p = out.payload_off;
+  const uint32_t end = p + out.payload_len;
+  const decode_options& o = w.opts;
+  switch (out.l4_proto) {
+  case ipproto_ipip:
+  case ipproto_ipv6:
+    if (!o.enabled(decap_kind::ip_in_ip) || p >= end)
+      return false;
+    h.kind = decap_kind::ip_in_ip;
+    h.type = inner_type::ethertype;
+    h.et = out.l4_proto == ipproto_ipip ? et_ipv4 : et_ipv6;
+    // IPv6 inside (6in4, 6to4, 6in6) is global and 6to4 relays are
+    // asymmetric (the reply comes back through another relay): the outer
+    // pair would split the flow. IPv4 inside (IPIP, DS-Lite's 4in6) may be
+    // private and overlap between tunnels: the pair keeps them apart.
+    h.pair_in_id = h.et == et_ipv4;
+    h.off = p;
+    h.end = end;
+    return true;
+  case ipproto_gre:
+    if (!parse_gre(d, p, end, h))
+      return false;
+    return o.enabled(h.kind);
+  case ipproto_udp: {
+    const uint16_t sp = out.sport, dp = out.dport;
+    if (dp == port_vxlan || is_extra_vxlan_port(o, dp))
+      return o.enabled(decap_kind::vxlan) && parse_vxlan(d, p, end, h);
+    switch (dp) {
+    case port_vxlan_gpe:
+      return o.enabled(decap_kind::vxlan_gpe) && parse_vxlan_gpe(d, p, end, h);
+    case port_geneve:
+      return o.enabled(decap_kind::geneve) && parse_geneve(d, p, end, h);
+    case port_gtpu:
+      return o.enabled(decap_kind::gtpu) && parse_gtpu(d, p, end, h);
+    default:
+      break;
+    }
+    if (dp == port_l2tp || sp == port_l2tp)
+      return o.enabled(decap_kind::l2tp) && parse_l2tp(d, p, end, h);
+    if (dp == port_teredo || sp == port_teredo)
+      return o.enabled(decap_kind::teredo) && parse_teredo(d, p, end, h);
+    return false;
+  }
+  default:
+    return false;
+  }
+}
+
+inline bool may_be_tunnel(const decoded_packet& p) {
+  return p.l4_proto == ipproto_udp || p.l4_proto == ipproto_gre ||
+         p.l4_proto == ipproto_ipip || p.l4_proto == ipproto_ipv6;
+}
+
+// Clears what the decoder learnt of the current L3/L4 (the tunnel's outer
+// packet) before the inner packet is decoded.
+inline void reset_l3(walk& w) {
+  constexpr size_t from = offsetof(decoded_packet, ip_version);
+  constexpr size_t to = offsetof(decoded_packet, tunnel);
+  std::memset(reinterpret_cast<uint8_t*>(&w.out) + from, 0, to - from);
+  w.a0 = w.a1 = w.b0 = w.b1 = 0;
+}
+
+// Opens the tunnel whose header starts the payload of the decoded packet and
+// decodes what it carries. False when there is none (the packet stays as it
+// is); true with `st` the inner packet's status otherwise.
+bool decapsulate(walk& w, decode_status& st) {
+  decoded_packet& out = w.out;
+  tunnel_context& t = out.tunnel;
+  tunnel_header h;
+  if (!find_tunnel(w, h)) {
+    t.events |= h.event;
+    return false;
+  }
+  if (t.depth >= tunnel_context::max_layers) {
+    t.events |= tunnel_context::ev_depth_exceeded;
+    return false;
+  }
+  // The identity of this layer: its IP address pair (symmetric), its kind
+  // and, where both directions share it, its key.
+  const uint32_t pair = hash_words(w.a0, w.a1, w.b0, w.b1, out.ip_version, 0, 0, 0);
+  if (t.depth == 0) {
+    t.outer_hash = pair;
+    t.outer_src = out.src;
+    t.outer_dst = out.dst;
+  }
+  if (h.pair_in_id) {
+    uint64_t id = (t.id * 0x9e3779b97f4a7c15ULL) ^ pair ^
+                  (static_cast<uint64_t>(h.kind) << 32 | uint64_t{1} << 40);
+    if (h.has_id_key)
+      id = fmix64(id) ^ (static_cast<uint64_t>(h.id_key) << 16);
+    t.id = fmix64(id);
+  }
+  t.kinds[t.depth++] = static_cast<uint8_t>(h.kind);
+  if (h.vni) {
+    t.has_vni = true;
+    t.vni = h.id_key;
+  }
+  if (h.teid) {
+    t.has_teid = true;
+    t.teid = h.teid_value;
+  }
+  if (h.erspan) {
+    t.has_erspan = true;
+    t.erspan_session = h.erspan_session;
+    t.erspan_vlan = h.erspan_vlan;
+  }
+  // A UDP tunnel is found by its port: when what it carries does not decode,
+  // the packet is put back as the UDP packet it also is (a flow that merely
+  // uses the port must not lose packets).
+  const bool by_port = out.l4_proto == ipproto_udp;
+  decoded_packet saved_out;
+  walk saved_w = w;
+  if (by_port)
+    std::memcpy(static_cast<void*>(&saved_out), &out, sizeof out);
+  // The inner packet ends where the tunnel's payload ends.
+  const uint32_t wire_end = static_cast<uint32_t>(out.l3_off) + out.l3_wire_len;
+  w.cap = h.end;
+  w.wire = wire_end > h.end ? wire_end : h.end;
+  reset_l3(w);
+  switch (h.type) {
+  case inner_type::ethernet:
+    if (h.off + 14 > w.cap) {
+      st = decode_status::truncated;
+      break;
+    }
+    read_ethernet(out, w.d + h.off);
+    st = decode_from_ethertype(w, h.off + 14, rd16(w.d + h.off + 12));
+    break;
+  case inner_type::ethertype:
+    st = decode_from_ethertype(w, h.off, h.et);
+    break;
+  case inner_type::ip:
+    st = decode_raw(w, h.off);
+    break;
+  case inner_type::ppp:
+    st = decode_ppp(w, h.off);
+    break;
+  }
+  if (by_port && st != decode_status::ok) {
+    std::memcpy(static_cast<void*>(&out), &saved_out, sizeof out);
+    w.cap = saved_w.cap;
+    w.wire = saved_w.wire;
+    w.a0 = saved_w.a0;
+    w.a1 = saved_w.a1;
+    w.b0 = saved_w.b0;
+    w.b1 = saved_w.b1;
+    w.vlans = saved_w.vlans;
+    out.tunnel.events |= tunnel_context::ev_bad_inner;
+    st = decode_status::ok;
+    return false;
+  }
+  // ERSPAN's VLAN is the mirrored frame's, when the frame itself is untagged.
+  if (h.erspan && out.l2.vlan_id == 0)
+    out.l2.vlan_id = h.erspan_vlan;
+  return true;
+}
+
+// Decodes from `st` (the link's status) through every tunnel, then mixes the
+// tunnel identity into the flow hash.
+decode_status decode_tunnels(walk& w, decode_status st) {
+  decoded_packet& out = w.out;
+  while (st == decode_status::ok && !out.is_fragment && may_be_tunnel(out)) {
+    if (!decapsulate(w, st))
+      break;
+  }
+  if (st != decode_status::ok)
+    out.flow_hash = 0;
+  else if (out.tunnel.id != 0)
+    out.flow_hash ^= static_cast<uint32_t>(out.tunnel.id ^ (out.tunnel.id >> 32));
+  return st;
+}
 } // namespace
 
 uint32_t flow_hash_of(const ip_address& a, const ip_address& b, uint16_t port_a,
-                      uint16_t port_b, uint8_t proto) {
-  return hash_words(ld64(a.bytes.data()), ld64(a.bytes.data() + 8), ld64(b.bytes.data()),
-                    ld64(b.bytes.data() + 8), a.family, port_a, port_b, proto);
+                      uint16_t port_b, uint8_t proto, uint64_t tunnel_id) {
+  uint32_t h = hash_words(ld64(a.bytes.data()), ld64(a.bytes.data() + 8), ld64(b.bytes.data()),
+                          ld64(b.bytes.data() + 8), a.family, port_a, port_b, proto);
+  if (tunnel_id != 0)
+    h ^= static_cast<uint32_t>(tunnel_id ^ (tunnel_id >> 32));
+  return h;
+}
+
+uint32_t shard_hash_of(const decoded_packet& p) {
+  if (p.status != decode_status::ok)
+    return 0;
+  if (p.tunnel.depth != 0)
+    return p.tunnel.outer_hash;
+  return flow_hash_of(p.src, p.dst, 0, 0, 0);
 }
 
 decode_status decode_packet(const uint8_t* data, uint32_t cap_len, uint32_t wire_len,
-                            uint64_t ts_ns, int linktype, decoded_packet& out) {
+                            uint64_t ts_ns, int linktype, decoded_packet& out,
+                            const decode_options& opts) {
   // All-zero bytes are decoded_packet's default state; one memset is much
   // cheaper than assigning a default-constructed temporary.
   static constexpr uint8_t zero[sizeof(decoded_packet)] = {};
@@ -592,19 +1086,31 @@ decode_status decode_packet(const uint8_t* data, uint32_t cap_len, uint32_t wire
   out.cap_len = cap_len;
   out.wire_len = wire_len;
   out.ts_ns = ts_ns;
-  walk w{data, cap_len < 65535 ? cap_len : 65535, wire_len, out, 0, 0, 0, 0};
+  walk w{data, cap_len < 65535 ? cap_len : 65535, wire_len, out, opts};
   if (data == nullptr)
     w.cap = 0;
-  out.status = decode_link(w, linktype);
-  if (out.status != decode_status::ok)
-    out.flow_hash = 0;
+  out.status = decode_tunnels(w, decode_link(w, linktype));
   return out.status;
 }
 
 decode_status decode_reassembled(const uint8_t* ip, uint32_t len,
-                                 const decoded_packet& original, decoded_packet& out) {
-  decode_packet(ip, len, len, original.ts_ns, linktype::raw, out);
+                                 const decoded_packet& original, decoded_packet& out,
+                                 const decode_options& opts) {
+  static constexpr uint8_t zero[sizeof(decoded_packet)] = {};
+  std::memcpy(static_cast<void*>(&out), zero, sizeof out);
+  out.data = ip;
+  out.cap_len = len;
+  out.wire_len = len;
+  out.ts_ns = original.ts_ns;
+  // The context of what was around the fragments: their L2 and tunnels. An
+  // Ethernet header inside the reassembled packet (a tunnel) replaces the MACs.
   out.l2 = original.l2;
+  out.tunnel = original.tunnel;
+  walk w{ip, len < 65535 ? len : 65535, len, out, opts};
+  w.vlans = (out.l2.vlan_id != 0) + (out.l2.post_vlan_id != 0);
+  if (ip == nullptr)
+    w.cap = 0;
+  out.status = decode_tunnels(w, decode_raw(w, 0));
   return out.status;
 }
 

@@ -62,6 +62,50 @@
 // header's next header, and payload_off/payload_len = its fragment data.
 // frag_id holds the IPv4 identification of every IPv4 packet.
 //
+// Tunnels (decode_options picks the kinds; all by default). After the IP/L4
+// decode, a packet that is not a fragment and whose payload starts with a
+// tunnel header is opened and what it carries is decoded in its place, up to
+// tunnel_context::max_layers layers (deeper: left closed, counted as
+// ev_depth_exceeded). The packet's fields then describe the innermost packet;
+// out.tunnel keeps the layers (kinds, outermost addresses, VNI/key, TEID,
+// ERSPAN session and VLAN) and a symmetric identity (tunnel.id: each layer's
+// address pair, kind and shared key; 0 when no layer has one) that is mixed
+// into flow_hash, so equal inner 5-tuples of different tunnels make
+// different flows.
+//   GRE (IP proto 47) v0 with checksum/key/sequence/RFC 1701 routing; payload
+//     IPv4, IPv6, MPLS, Transparent Ethernet Bridging (NVGRE too), PPP;
+//     v1 (PPTP) with PPP. The GRE key is part of the identity (PPTP's call id
+//     is not: it differs per direction).
+//   ERSPAN type I (0x88be, no S bit: no header), II (0x88be with S: 8-byte
+//     header) and III (0x22eb: 12 bytes + the 8-byte platform sub-header when
+//     O is set; frame type Ethernet or IP). Session id in the identity; its
+//     VLAN becomes l2.vlan_id when no Ethernet header had a tag.
+//   VXLAN (UDP dport 4789 and decode_options::vxlan_ports; I flag required),
+//   VXLAN-GPE (4790; next protocol IPv4/IPv6/Ethernet/MPLS, NSH not decoded),
+//   Geneve (6081; options skipped; Ethernet, IPv4, IPv6, MPLS): VNI in the
+//     identity.
+//   GTP-U v1 (UDP dport 2152): T-PDU with sequence/N-PDU/extension headers,
+//     inner IP; the TEID is kept (tunnel.teid) but is not in the identity (it
+//     differs per direction). Other message types (echo, error indication,
+//     end marker) stay UDP packets and set ev_gtpu_control.
+//   IP-in-IP: protocol 4 (IPv4) and 41 (IPv6: 6in4, 6to4, IPv6-in-IPv6) in
+//     IPv4 or IPv6. With IPv4 inside (IPIP, DS-Lite) the outer pair is in the
+//     identity; with IPv6 inside it is not (global addresses; 6to4 replies
+//     come back through another relay), nor for Teredo.
+//   L2TPv2 (UDP 1701 either side) data messages with PPP; control messages
+//     stay UDP packets and set ev_l2tp_control; L2TPv3 is not decoded.
+//   Teredo (UDP 3544 either side): only when, after the optional
+//     authentication and origin indications, an IPv6 header fills the
+//     datagram exactly.
+// A header that does not validate leaves the packet as it is (an ordinary
+// UDP/GRE/IP packet). A GRE or IP-in-IP tunnel whose inner packet is cut or
+// broken gives the inner status (truncated, malformed, non_ip); a UDP tunnel
+// (found by its port) whose inner packet does not decode stays the UDP
+// packet it also is, with ev_bad_inner. The inner
+// packet ends where the tunnel payload ends (bytes after it are not inner
+// data). A fragmented outer packet is not opened: IP reassembly
+// (decode_reassembled) opens it.
+//
 // flow_hash (see flow_hash_of): symmetric over the two endpoints. Each
 // endpoint (address, port) folds into a 64-bit key (the two 64-bit halves of
 // the address XORed, one rotated by 32; the port in the top 16 bits; exact
@@ -110,19 +154,28 @@ constexpr int max_ipv6_ext_headers = 8;
 // Returns out.status.
 decode_status decode_packet(const uint8_t* data, uint32_t cap_len,
                             uint32_t wire_len, uint64_t ts_ns, int linktype,
-                            decoded_packet& out);
+                            decoded_packet& out, const decode_options& opts = {});
 
 // Decodes an IP packet rebuilt by IP reassembly (classifier/ip_reassembly.hpp)
-// as a raw-IP frame, keeping the original frame's L2 context and timestamp
-// (taken from `original`, typically the fragment that completed it).
+// as a raw-IP frame, keeping the original frame's L2 context, tunnel context
+// and timestamp (taken from `original`, typically the fragment that completed
+// it), and opening any tunnel it carries (further layers add to the context).
 // out.data points into `ip`, which must outlive `out`.
 decode_status decode_reassembled(const uint8_t* ip, uint32_t len,
-                                 const decoded_packet& original, decoded_packet& out);
+                                 const decoded_packet& original, decoded_packet& out,
+                                 const decode_options& opts = {});
 
 // The symmetric flow hash used by decode_packet (documented above).
-// flow_hash_of(a, b, pa, pb, p) == flow_hash_of(b, a, pb, pa, p).
+// flow_hash_of(a, b, pa, pb, p, t) == flow_hash_of(b, a, pb, pa, p, t).
 uint32_t flow_hash_of(const ip_address& a, const ip_address& b, uint16_t port_a,
-                      uint16_t port_b, uint8_t proto);
+                      uint16_t port_b, uint8_t proto, uint64_t tunnel_id = 0);
+
+// Which worker shard a decoded packet belongs to (any bits of it): the
+// symmetric hash of its address pair, or of the outermost tunnel's address
+// pair for a tunnelled packet, so the fragments of a tunnel packet (which
+// carry only outer addresses) meet its whole packets in one shard. 0 when
+// status != ok.
+uint32_t shard_hash_of(const decoded_packet& p);
 
 // True when decode_packet understands `linktype`.
 bool linktype_supported(int linktype);

@@ -476,12 +476,8 @@ std::ptrdiff_t dpdk_queue_source::next_batch(packet_batch& batch, size_t max_pac
       caplen = m->pkt_len;
     }
     const uint64_t ts = frame_ts(m, burst_ts);
-    const decode_status st =
-      decode_packet(frame, caplen, m->pkt_len, ts, linktype::en10mb, batch.packets[i]);
-    ++counters_.packets;
-    counters_.bytes += caplen;
-    counters_.wire_bytes += m->pkt_len;
-    ++counters_.status[static_cast<size_t>(st)];
+    decode_packet(frame, caplen, m->pkt_len, ts, linktype::en10mb, batch.packets[i], decode_);
+    counters_.frame(batch.packets[i], caplen, m->pkt_len);
   }
   // The mbufs go back to the pool with the batch, on the thread that
   // drops it; the port (and its pool) lives as long as any batch does.

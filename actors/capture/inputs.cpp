@@ -17,8 +17,10 @@ bool has_prefix(const std::string& s, const char* p) {
 
 } // namespace
 
-std::vector<std::unique_ptr<packet_source>> open_inputs(const input_options& o,
-                                                        std::string& error) {
+namespace {
+
+std::vector<std::unique_ptr<packet_source>> open_sources(const input_options& o,
+                                                         std::string& error) {
   std::vector<std::unique_ptr<packet_source>> out;
   std::unique_ptr<packet_source> one;
   if (has_prefix(o.input, "afpacket:")) {
@@ -42,6 +44,16 @@ std::vector<std::unique_ptr<packet_source>> open_inputs(const input_options& o,
   if (one)
     out.push_back(std::move(one));
   return out;
+}
+
+} // namespace
+
+std::vector<std::unique_ptr<packet_source>> open_inputs(const input_options& o,
+                                                        std::string& error) {
+  auto sources = open_sources(o, error);
+  for (auto& s : sources)
+    s->set_decode_options(o.decode);
+  return sources;
 }
 
 bool input_is_live(const std::string& input) {

@@ -34,6 +34,7 @@ struct input_options {
   std::string bpf_filter;  // empty: all traffic
   afpacket_ring_options afpacket; // afpacket: rings and fanout group
   dpdk_options dpdk;       // input=dpdk (queues: taken from `workers`)
+  decode_options decode;   // tunnels opened (`decap`, `vxlan_ports`)
 };
 
 std::vector<std::unique_ptr<packet_source>> open_inputs(const input_options& o,

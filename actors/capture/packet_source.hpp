@@ -40,8 +40,31 @@ struct source_counters {
   uint64_t truncated_records = 0; // file ended inside a record
   uint64_t read_errors = 0;
   uint64_t empty_polls = 0;       // live: next_batch returned 0 (timeout)
+  // Tunnels opened (one count per layer, by decap_kind) and left closed.
+  std::array<uint64_t, decap_kind_count> decap{};
+  uint64_t decap_depth_exceeded = 0; // packets with a tunnel past tunnel_context::max_layers
+  uint64_t decap_gtpu_control = 0;   // GTP-U messages other than T-PDU (not opened)
+  uint64_t decap_l2tp_control = 0;   // L2TP control messages (not opened)
+  uint64_t decap_bad_inner = 0;      // UDP tunnel headers without a valid inner packet
 
   uint64_t count(decode_status s) const { return status[static_cast<size_t>(s)]; }
+
+  // One frame read (caplen captured of len on the wire) and decoded into p.
+  void frame(const decoded_packet& p, uint32_t caplen, uint32_t len) {
+    ++packets;
+    bytes += caplen;
+    wire_bytes += len;
+    ++status[static_cast<size_t>(p.status)];
+    const tunnel_context& t = p.tunnel;
+    if ((t.depth | t.events) == 0)
+      return;
+    for (uint8_t i = 0; i < t.depth; ++i)
+      ++decap[t.kinds[i]];
+    decap_depth_exceeded += (t.events & tunnel_context::ev_depth_exceeded) != 0;
+    decap_gtpu_control += (t.events & tunnel_context::ev_gtpu_control) != 0;
+    decap_l2tp_control += (t.events & tunnel_context::ev_l2tp_control) != 0;
+    decap_bad_inner += (t.events & tunnel_context::ev_bad_inner) != 0;
+  }
 };
 
 // Kernel/driver counters of a live source.
@@ -68,6 +91,12 @@ public:
   virtual const source_counters& counters() const = 0;
   // Kernel/driver counters; false when the source has none.
   virtual bool live_stats(source_live_stats&) const { return false; }
+
+  // Which tunnels the decoder opens (default: all); set before reading.
+  void set_decode_options(const decode_options& o) { decode_ = o; }
+
+protected:
+  decode_options decode_;
 };
 
 } // namespace metaprobe

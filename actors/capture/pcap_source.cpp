@@ -310,11 +310,8 @@ bool pcap_source::append(packet_batch& batch, const uint8_t* data, uint32_t capl
   }
   batch.packets.emplace_back();
   decoded_packet& pkt = batch.packets.back();
-  const decode_status st = decode_packet(frame, caplen, len, ts_ns, linktype_, pkt);
-  ++counters_.packets;
-  counters_.bytes += caplen;
-  counters_.wire_bytes += len;
-  ++counters_.status[static_cast<size_t>(st)];
+  decode_packet(frame, caplen, len, ts_ns, linktype_, pkt, decode_);
+  counters_.frame(pkt, caplen, len);
   return true;
 }
 

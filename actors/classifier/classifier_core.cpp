@@ -192,7 +192,7 @@ void classifier_core::expire(uint32_t budget) {
 
 // ---------------------------------------------------------------- packets
 
-void classifier_core::handle_fragment(const decoded_packet& p) {
+void classifier_core::handle_fragment(const decoded_packet& p, bool nested) {
   ++counters_.fragments;
   reasm_.expire(clock_);
   uint32_t h = p.flow_hash ^ (p.frag_id * 0x9E3779B1u);
@@ -219,9 +219,23 @@ void classifier_core::handle_fragment(const decoded_packet& p) {
   ctx.fragments = t.packets;
   t.used = false;
   if (decode_reassembled(reasm_buf_.data(), static_cast<uint32_t>(reasm_buf_.size()), p,
-                         reasm_pkt_) != decode_status::ok ||
-      reasm_pkt_.is_fragment) {
+                         reasm_pkt_, opts_.decode) != decode_status::ok) {
     ++counters_.reassembled_bad;
+    return;
+  }
+  if (reasm_pkt_.tunnel.depth > p.tunnel.depth)
+    ++counters_.reassembled_tunnels;
+  if (reasm_pkt_.is_fragment) {
+    // A fragmented tunnel packet carrying a fragment of an inner datagram:
+    // the inner fragment goes to reassembly in its turn (its bytes stay in
+    // reasm_outer_buf_ while reasm_buf_ is reused).
+    if (nested || reasm_pkt_.tunnel.depth == p.tunnel.depth) {
+      ++counters_.reassembled_bad;
+      return;
+    }
+    reasm_outer_buf_.swap(reasm_buf_);
+    const decoded_packet inner = reasm_pkt_;
+    handle_fragment(inner, true);
     return;
   }
   handle_packet(reasm_pkt_, ctx);
@@ -683,6 +697,7 @@ void classifier_core::publish_counters(stage_stats& stats, const std::string& pr
   stats.set(prefix + "fragments", c.fragments);
   stats.set(prefix + "reassembled", c.reassembled);
   stats.set(prefix + "reassembled_bad", c.reassembled_bad);
+  stats.set(prefix + "reassembled_tunnels", c.reassembled_tunnels);
   stats.set(prefix + "flows_active", table_.size());
   stats.set(prefix + "flows_created", c.flows_created);
   stats.set(prefix + "flows_ended.idle", c.flows_ended[static_cast<size_t>(flow_end_reason::idle)]);

@@ -126,6 +126,8 @@ struct classifier_options {
   std::vector<app_protocol> raw_protocols;
   uint32_t raw_max_bytes = 1024;
   uint32_t raw_max_packets = 512;
+  // Tunnels opened in reassembled datagrams (the capture's `decap` keys).
+  decode_options decode;
 };
 
 // What one classifier shard did; every value counts since construction.
@@ -136,6 +138,7 @@ struct classifier_counters {
   uint64_t fragments = 0;         // IP fragments given to reassembly
   uint64_t reassembled = 0;       // datagrams completed by IP reassembly
   uint64_t reassembled_bad = 0;   // completed datagrams that did not decode
+  uint64_t reassembled_tunnels = 0; // completed datagrams that opened a tunnel
   uint64_t flows_created = 0;
   std::array<uint64_t, 6> flows_ended{}; // by flow_end_reason value (active = reports)
   uint64_t evictions = 0;         // flows ended because the table was full
@@ -234,7 +237,9 @@ private:
   void prepare(classifier_output& out);
   void expire(uint32_t budget);
   void handle_packet(const decoded_packet& p, const packet_ctx& ctx);
-  void handle_fragment(const decoded_packet& p);
+  // nested: the fragment came out of a reassembled tunnel packet (handled
+  // once more, not again).
+  void handle_fragment(const decoded_packet& p, bool nested = false);
   flow_entry* new_flow(const decoded_packet& p, const flow_key& key, bool src_is_lo);
   void detect_by_port(flow_entry& f, uint64_t ts_ns);
   // Runs the probes on a payload; true when the flow got a protocol.
@@ -279,6 +284,7 @@ private:
   tcp_stream_options tcp_opts_;
   ip_reassembler reasm_;
   std::vector<uint8_t> reasm_buf_;
+  std::vector<uint8_t> reasm_outer_buf_; // a reassembled tunnel packet holding a fragment
   std::vector<frag_tally> tallies_;
   decoded_packet reasm_pkt_;
   static constexpr size_t tally_slots = 1024;

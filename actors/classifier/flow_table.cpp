@@ -10,6 +10,7 @@ flow_key flow_key::of(const decoded_packet& p, bool& src_is_lo) {
   flow_key k;
   k.family = p.ip_version;
   k.proto = p.l4_proto;
+  k.tunnel = p.tunnel.id;
   int c = std::memcmp(p.src.bytes.data(), p.dst.bytes.data(), 16);
   src_is_lo = c < 0 || (c == 0 && p.sport <= p.dport);
   if (src_is_lo) {
@@ -30,7 +31,7 @@ bool flow_key::operator==(const flow_key& o) const {
   return std::memcmp(this, &o, sizeof(flow_key)) == 0;
 }
 
-static_assert(sizeof(flow_key) == 40, "flow_key must have no implicit padding");
+static_assert(sizeof(flow_key) == 48, "flow_key must have no implicit padding");
 
 flow_table::flow_table(const flow_table_options& opts)
   : opts_(opts), max_flows_(std::max<uint32_t>(opts.max_flows, 1)) {

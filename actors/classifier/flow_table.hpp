@@ -54,6 +54,7 @@ struct flow_key {
   uint8_t family = 0;
   uint8_t proto = 0;
   uint8_t pad[2] = {};
+  uint64_t tunnel = 0;  // tunnel_context::id: 0 outside tunnels
 
   // Canonical key of a packet; `src_is_lo` tells whether the packet's
   // source is the key's lower endpoint.

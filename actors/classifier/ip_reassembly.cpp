@@ -45,7 +45,7 @@ size_t ip_reassembler::key_hash::operator()(const key& k) const {
   uint64_t h = fmix64(w[0] ^ (w[1] * 0x9e3779b97f4a7c15ULL));
   h = fmix64(h ^ w[2] ^ (w[3] * 0x87c37b91114253d5ULL));
   h = fmix64(h ^ (static_cast<uint64_t>(k.id) << 16) ^ (static_cast<uint64_t>(k.proto) << 8) ^
-             k.family);
+             k.family ^ k.tunnel);
   return static_cast<size_t>(h);
 }
 
@@ -69,6 +69,7 @@ bool ip_reassembler::parse(const decoded_packet& f, piece& p) const {
   p.offset = f.frag_offset;
   p.more = f.more_fragments;
   p.k.id = f.frag_id;
+  p.k.tunnel = f.tunnel.id;
   if (f.ip_version == 4) {
     if (l3_len < 20 || (ip[0] >> 4) != 4)
       return false;

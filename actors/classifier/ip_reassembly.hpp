@@ -103,9 +103,10 @@ private:
     uint32_t id = 0;
     uint8_t proto = 0;
     uint8_t family = 0;
+    uint64_t tunnel = 0; // tunnel_context::id: fragments of different tunnels never mix
     bool operator==(const key& o) const {
-      return id == o.id && proto == o.proto && family == o.family && src == o.src &&
-             dst == o.dst;
+      return id == o.id && proto == o.proto && family == o.family && tunnel == o.tunnel &&
+             src == o.src && dst == o.dst;
     }
   };
   struct key_hash {

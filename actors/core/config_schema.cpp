@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "core/config.hpp"
+#include "core/decap_config.hpp"
 #include "core/raw_meta.hpp"
 
 namespace metaprobe {
@@ -162,6 +163,21 @@ std::vector<key_spec> build_schema() {
   add(str_key("bpf_filter", "",
               "BPF filter (libpcap syntax) applied to live inputs, iface: and afpacket: "
               "(empty: all traffic; capture files are read whole)"));
+  {
+    key_spec k = str_key("decap", "all",
+                         "tunnels the decoder opens (records carry the innermost packet): all, "
+                         "none, or a comma list of gre, erspan, vxlan, vxlan_gpe, geneve, gtpu, "
+                         "ip_in_ip, l2tp, teredo; all,-KIND removes one (docs/protocols.md)");
+    k.check = [](const std::string& v) { return parse_decap_kinds(v, nullptr); };
+    add(std::move(k));
+  }
+  {
+    key_spec k = str_key("vxlan_ports", "",
+                         "extra UDP destination ports that carry VXLAN besides 4789 (comma "
+                         "list, at most 8; e.g. 8472, the Linux kernel's old default)");
+    k.check = [](const std::string& v) { return parse_vxlan_ports(v, nullptr); };
+    add(std::move(k));
+  }
   add(str_key("dpdk_eal_args", "",
               "DPDK EAL arguments for input=dpdk, e.g. --no-huge --vdev=net_pcap0,rx_pcap=FILE"));
   add(str_key("dpdk_port", "",

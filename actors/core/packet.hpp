@@ -47,6 +47,56 @@ struct l2_context {
   bool has_ethernet = false;  // false for raw-IP link types
 };
 
+// Tunnels and encapsulations the decoder sees through (capture/decoder.hpp,
+// docs/protocols.md). One counter per kind: capture's decap.<name>.
+enum class decap_kind : uint8_t {
+  gre = 0,    // GRE v0 (RFC 2784/2890) incl. NVGRE and PPTP's enhanced GRE v1
+  erspan,     // ERSPAN type I/II (GRE 0x88be) and III (0x22eb)
+  vxlan,      // VXLAN (UDP 4789 and vxlan_ports)
+  vxlan_gpe,  // VXLAN-GPE (UDP 4790)
+  geneve,     // Geneve (UDP 6081)
+  gtpu,       // GTP-U v1 T-PDU (UDP 2152)
+  ip_in_ip,   // IPv4/IPv6 in IPv4/IPv6 (IP protocols 4 and 41)
+  l2tp,       // L2TPv2 data messages (UDP 1701) with PPP
+  teredo,     // Teredo (UDP 3544), when the payload is an exact IPv6 packet
+};
+constexpr size_t decap_kind_count = 9;
+
+// Which decapsulations decode_packet performs (the `decap` and
+// `vxlan_ports` configuration keys). Plain data.
+struct decode_options {
+  static constexpr uint32_t all_kinds = (1u << decap_kind_count) - 1;
+  static constexpr int max_vxlan_ports = 8;
+  uint32_t kinds = all_kinds;       // bit (1 << decap_kind) per enabled kind
+  uint16_t vxlan_ports[max_vxlan_ports] = {}; // extra VXLAN UDP ports (0 = unused)
+  bool enabled(decap_kind k) const { return (kinds >> static_cast<unsigned>(k)) & 1u; }
+};
+
+// What the decoder saw of the tunnels around the innermost packet.
+struct tunnel_context {
+  static constexpr int max_layers = 8; // deeper tunnels: decap_depth_exceeded
+  // events (counted by the source: decap.<event>)
+  static constexpr uint8_t ev_depth_exceeded = 1; // a tunnel past max_layers was left closed
+  static constexpr uint8_t ev_gtpu_control = 2;   // GTP-U echo/error/end marker: not decapsulated
+  static constexpr uint8_t ev_l2tp_control = 4;   // L2TP control message: not decapsulated
+  static constexpr uint8_t ev_bad_inner = 8;      // a UDP tunnel header carried no valid
+                                                  // packet: left a UDP packet
+  uint8_t depth = 0;                  // layers decapsulated (0: not tunnelled)
+  uint8_t events = 0;                 // ev_* bits
+  uint8_t kinds[max_layers] = {};     // decap_kind of each layer, outermost first
+  uint16_t erspan_session = 0;        // ERSPAN session id (valid when has_erspan)
+  uint16_t erspan_vlan = 0;           // ERSPAN header's VLAN of the mirrored frame
+  bool has_erspan = false;
+  bool has_vni = false;
+  bool has_teid = false;
+  uint32_t vni = 0;                   // innermost VXLAN/GPE/Geneve VNI, NVGRE VSID or GRE key
+  uint32_t teid = 0;                  // innermost GTP-U TEID (one per direction)
+  uint32_t outer_hash = 0;            // symmetric hash of the outermost IP address pair
+  uint64_t id = 0;                    // symmetric identity of every layer (0: none)
+  ip_address outer_src;               // outermost IP header
+  ip_address outer_dst;
+};
+
 enum class decode_status : uint8_t {
   ok = 0,            // L3 (and L4 when present) decoded
   non_ip,            // ARP, LLDP, ...: counted, not an error
@@ -93,7 +143,9 @@ struct decoded_packet {
   uint16_t frag_offset = 0;      // in bytes
   uint32_t frag_id = 0;          // IPv4 id or IPv6 fragment identification
 
-  uint32_t flow_hash = 0;        // symmetric hash of (addresses, ports, proto)
+  uint32_t flow_hash = 0;        // symmetric hash of (addresses, ports, proto, tunnel.id)
+
+  tunnel_context tunnel;         // tunnels decapsulated around the packet above
 
   const uint8_t* payload() const { return data + payload_off; }
 };

@@ -16,6 +16,7 @@
 // the correlator fills addresses, ports, session id, login and L2 context
 // from the flow, oriented by `dir` (the sender of the message is the source).
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -80,6 +81,11 @@ struct parser_counters {
   uint64_t gaps = 0;             // gaps reported by reassembly
   uint64_t limit_hits = 0;       // any explicit limit reached (line, headers, buffer)
   uint64_t truncated_fields = 0; // field values cut at their maximum length
+  // Protocol-specific counters, named by protocol_entry::extra_counters
+  // (index for index) and reported as parser.<proto>.N.<name>. A parser
+  // documents the ones it uses; unnamed slots stay 0.
+  static constexpr size_t max_extra = 24;
+  std::array<uint64_t, max_extra> extra{};
 };
 
 class stream_parser {

@@ -43,6 +43,9 @@ struct protocol_entry {
   // the parser produced before them (the correlator matches the flows to
   // announcements). Only one protocol may set it; the first one wins.
   bool relays_unparsed_flows = false;
+  // Names of the protocol's parser_counters::extra slots, index for index
+  // (at most parser_counters::max_extra), reported by the parser stage.
+  std::vector<const char*> extra_counters;
 };
 
 // All registered protocols, in probe order.

@@ -58,6 +58,7 @@ bool run_pipeline(caf::actor_system& sys, pipeline_options opts, const std::atom
   in.workers = opts.workers;
   in.snaplen = opts.snaplen;
   in.bpf_filter = opts.bpf_filter;
+  in.decode = opts.classifier.decode;
   in.dpdk = opts.dpdk;
   in.afpacket = opts.afpacket;
   // mbufs the pipeline may hold: the batches in flight and the one being read

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "control/control_plane.hpp"
+#include "core/decap_config.hpp"
 #include "core/raw_meta.hpp"
 #include "core/subscribers.hpp"
 #include "correlator/subscriber_source.hpp"
@@ -36,6 +37,9 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
   o.workers = static_cast<int>(cfg.integer("workers"));
   o.snaplen = static_cast<int>(cfg.integer("snaplen"));
   o.bpf_filter = cfg.str("bpf_filter");
+  // Validated by the schema's checks: both lists parse.
+  parse_decap_kinds(cfg.str("decap"), &o.classifier.decode.kinds);
+  parse_vxlan_ports(cfg.str("vxlan_ports"), &o.classifier.decode);
   o.afpacket.block_size = static_cast<uint32_t>(cfg.size("afpacket_block_size"));
   o.afpacket.block_count = static_cast<uint32_t>(cfg.integer("afpacket_block_count"));
   o.afpacket.fanout_id = static_cast<uint16_t>(cfg.integer("afpacket_fanout_id"));

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Fuzz target for the L2-L4 decoder: the first byte picks the link type, the
-// rest is the frame. Checks the decoder's invariants on every input.
+// rest is the frame. Checks the decoder's invariants on every input; the
+// seeds (tests/fuzz/corpus/decoder) include every tunnel kind and nestings.
 
 #include <cstddef>
 #include <cstdint>
@@ -56,7 +57,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // symmetric hash
   if (!p.is_fragment)
     check(p.flow_hash ==
-          metaprobe::flow_hash_of(p.dst, p.src, p.dport, p.sport, p.l4_proto));
+          metaprobe::flow_hash_of(p.dst, p.src, p.dport, p.sport, p.l4_proto, p.tunnel.id));
+  // tunnels: bounded depth, identity set exactly when a layer was opened
+  check(p.tunnel.depth <= metaprobe::tunnel_context::max_layers);
+  if (p.tunnel.depth == 0)
+    check(p.tunnel.id == 0 && p.tunnel.outer_hash == 0);
+  for (int i = 0; i < p.tunnel.depth; ++i)
+    check(p.tunnel.kinds[i] < metaprobe::decap_kind_count);
   // touch the payload so ASan checks the range
   volatile uint8_t sink = 0;
   for (uint32_t i = 0; i < p.payload_len; ++i)

@@ -2,7 +2,8 @@
 // Fuzzes the HTTP/1.x parser: both directions, cut into segments at
 // pseudo-random points, with occasional gaps, then finish(); and the same
 // bytes as datagrams. Invariants (abort on violation): every exported string
-// is valid UTF-8 within max_field, no more records than max_records_per_flow.
+// is valid UTF-8 within max_field, no more records than max_records_per_flow
+// (SIP records, from SIP over WebSocket after a 101, included).
 //
 // Input: [0] flags (bit0 http_parse_reply, bit1 tiny limits, bit2 gaps)
 //        [1..4] PRNG seed   [5..6] client byte count (big endian)
@@ -30,6 +31,12 @@ void check_records(const record_sink& out, const parser_options& o) {
                                    &c.cookie(), &c.method_name()})
         check_text(*s, o.max_field);
       check(c.host_type() == 1 && c.method() <= 4);
+    } else if (r.record.has_sip()) {
+      // SIP over WebSocket after a 101 (RFC 7118).
+      const auto& sp = r.record.sip();
+      for (const std::string* t : {&sp.msg_code(), &sp.uri(), &sp.from(), &sp.to(),
+                                   &sp.callid(), &sp.uagent(), &sp.ctype(), &sp.gateways()})
+        check_text(*t, o.max_field);
     } else {
       check(r.record.has_http_reply());
       check(o.http_parse_reply);

@@ -23,9 +23,12 @@ namespace metaprobe::fuzz {
 using stream_factory = std::unique_ptr<stream_parser> (*)(const parser_options&,
                                                           parser_counters&);
 using payload_probe = bool (*)(const uint8_t*, size_t, direction);
+// Target-specific invariants on the parser after finish() (may be null).
+using parser_check = void (*)(const stream_parser&, const parser_options&);
 
 inline int fuzz_mail_parser(const uint8_t* data, size_t size, stream_factory make,
-                            payload_probe probe, uint32_t mail_protocol, uint32_t event) {
+                            payload_probe probe, uint32_t mail_protocol, uint32_t event,
+                            parser_check after = nullptr) {
   two_sided_input in;
   if (!split_two_sided(data, size, in))
     return 0;
@@ -47,6 +50,8 @@ inline int fuzz_mail_parser(const uint8_t* data, size_t size, stream_factory mak
       check_text(*s, o.max_field);
     check(m.mail_protocol() == mail_protocol && m.event() == event && m.attachment() <= 1);
   }
+  if (after != nullptr)
+    after(*p, o);
   (void)probe(in.payload, in.payload_len, direction::client_to_server);
   (void)probe(in.payload, in.payload_len, direction::server_to_client);
   return 0;

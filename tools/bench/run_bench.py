@@ -72,6 +72,27 @@ SCENARIOS = [
         "enabled": True,
     },
     {
+        # the cost of decapsulation: compare with capture-all-ipfix
+        "name": "capture-all-ipfix-vxlan",
+        "title": "as capture-all-ipfix, every frame wrapped in VXLAN (outer IPv4/UDP 4789, tools/bench/wrap_pcap.py)",
+        "wrap": "vxlan",
+        "sets": ["ipfix_file={tmp}/clickstream.ipfix", "ipfix_meta_file={tmp}/meta.ipfix",
+                 "ipfix_dns_file={tmp}/dns.ipfix", "ipfix_full_file={tmp}/fullflow.ipfix",
+                 "http_parse_reply=1", "ssl_parse_reply=1"],
+        "exporters": ["clickstream.ipfix", "meta.ipfix", "dns.ipfix", "fullflow.ipfix"],
+        "enabled": True,
+    },
+    {
+        "name": "capture-all-ipfix-erspan",
+        "title": "as capture-all-ipfix, every frame wrapped in ERSPAN type II over GRE (tools/bench/wrap_pcap.py)",
+        "wrap": "erspan",
+        "sets": ["ipfix_file={tmp}/clickstream.ipfix", "ipfix_meta_file={tmp}/meta.ipfix",
+                 "ipfix_dns_file={tmp}/dns.ipfix", "ipfix_full_file={tmp}/fullflow.ipfix",
+                 "http_parse_reply=1", "ssl_parse_reply=1"],
+        "exporters": ["clickstream.ipfix", "meta.ipfix", "dns.ipfix", "fullflow.ipfix"],
+        "enabled": True,
+    },
+    {
         # needs DPDK (left out when the build has none)
         "name": "dpdk-pcap-all-ipfix",
         "title": "as capture-all-ipfix, the capture read through DPDK's net_pcap vdev (--no-huge)",
@@ -169,7 +190,22 @@ def wait_rusage(proc: subprocess.Popen, timeout: float):
         time.sleep(0.02)
 
 
+def wrapped_pcap(pcap: Path, kind: str, work_dir: Path) -> Path:
+    """The benchmark capture wrapped in a tunnel (tools/bench/wrap_pcap.py),
+    built once next to the runs and rebuilt when the capture is newer."""
+    out = Path(work_dir) / f"{pcap.stem}-{kind}.pcap"
+    if not out.exists() or out.stat().st_mtime < pcap.stat().st_mtime:
+        print(f"bench: wrapping {pcap.name} in {kind} -> {out}", flush=True)
+        tmp = out.with_suffix(".tmp")
+        subprocess.run([sys.executable, str(Path(__file__).with_name("wrap_pcap.py")), kind,
+                        str(pcap), str(tmp)], check=True)
+        tmp.rename(out)
+    return out
+
+
 def run_once(args, sc, pcap: Path, run_no: int):
+    if sc.get("wrap"):
+        pcap = wrapped_pcap(pcap, sc["wrap"], args.work_dir or tempfile.gettempdir())
     tmp = Path(tempfile.mkdtemp(prefix=f"mp-bench-{sc['name']}-", dir=args.work_dir))
     # ipc sockets in a short private folder (sun_path holds 108 bytes),
     # removed after the run with whatever socket files are left

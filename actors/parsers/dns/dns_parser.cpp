@@ -35,6 +35,28 @@ bool real_class(uint16_t c) {
   return c == 1 || c == 3 || c == 4 || c == 254 || c == 255;
 }
 
+// The labels of a question name at `pos` hold no control bytes (< 0x20,
+// 0x7f; names real resolvers ask for are host names, service labels with
+// '_' or spaces, or UTF-8), and the first question's name has no
+// compression pointer (only the header precedes it). Validity of pointers
+// and lengths is skip_name's.
+bool clean_question_name(const uint8_t* msg, size_t len, size_t pos, bool first) {
+  while (pos < len) {
+    const uint8_t l = msg[pos];
+    if (l == 0)
+      return true;
+    if ((l & 0xc0) != 0)
+      return !first && (l & 0xc0) == 0xc0; // a pointer ends the name
+    if (pos + 1 + l > len)
+      return false;
+    for (size_t i = pos + 1; i <= pos + l; ++i)
+      if (msg[i] < 0x20 || msg[i] == 0x7f)
+        return false;
+    pos += 1 + size_t{l};
+  }
+  return false;
+}
+
 // One complete message, strictly checked (see dns_probe).
 bool plausible_message(const uint8_t* msg, size_t len) {
   dns::header h;
@@ -63,6 +85,8 @@ bool plausible_message(const uint8_t* msg, size_t len) {
   const size_t entries = size_t{h.qdcount} + rrs;
   for (size_t i = 0; i < entries; ++i) {
     size_t next = 0;
+    if (i < h.qdcount && !clean_question_name(msg, len, pos, i == 0))
+      return false;
     if (dns::skip_name(msg, len, pos, next, budget) != dns::name_status::ok)
       return false;
     if (i < h.qdcount) {
@@ -73,6 +97,13 @@ bool plausible_message(const uint8_t* msg, size_t len) {
       pos = next + 4;
     } else {
       if (next + 10 > len)
+        return false;
+      // RRs: a type, and a real class except on OPT (whose class field is
+      // the UDP payload size and whose owner is the root).
+      const uint16_t type = dns::be16(msg + next);
+      if (type == 0)
+        return false;
+      if (type == 41 ? next != pos + 1 : !real_class(dns::be16(msg + next + 2)))
         return false;
       pos = next + 10 + dns::be16(msg + next + 8);
       if (pos > len)
@@ -225,7 +256,21 @@ void dns_stream_parser::deliver(direction dir, const uint8_t* data, size_t len, 
   if (data == nullptr || state_ == parser_state::violated || state_ == parser_state::done)
     return;
   side& s = sides_[static_cast<size_t>(dir) & 1];
+  s.started = true;
   size_t pos = 0;
+  if (s.bare_next) {
+    // The stream's first two bytes (the length prefix, sent in a segment of
+    // their own) went to the probe, which accepted the segment after them:
+    // it is one whole message. Anything else and the framing is lost.
+    s.bare_next = false;
+    if (!plausible_message(data, len)) {
+      s.lost = true;
+      return;
+    }
+    s.msg_seq = seq;
+    on_message(s, dir, data, len, ts_ns, out);
+    return;
+  }
   while (pos < len && !s.lost) {
     if (s.msg_len == 0) {
       if (s.prefix_have == 0)
@@ -288,6 +333,12 @@ void dns_stream_parser::gap(direction dir, size_t len) {
   side& s = sides_[static_cast<size_t>(dir) & 1];
   if (s.lost || len == 0)
     return;
+  if (!s.started && len == 2) {
+    s.started = true;
+    s.bare_next = true; // only a length prefix was lost (see deliver)
+    return;
+  }
+  s.started = true;
   if (s.msg_len != 0 && len <= s.msg_len - s.msg_have) {
     // The gap lies inside one message: drop it, framing survives.
     s.skipping = true;

@@ -71,6 +71,13 @@
 // frame (10518 questions; the work limit below stops after about 65).
 // ---------------------------------------------------------------------------
 //
+// TCP framing after a gap: a gap inside a message skips it; a gap that hides
+// a length prefix loses the framing of that side for good, except a gap of
+// exactly the stream's first two bytes (a client that writes the length
+// prefix in a segment of its own, on a port where the probe then accepted
+// the segment after it): the next segment is taken as one whole message
+// when it is one, and framing goes on after it.
+//
 // Limits: at most 256 questions + RRs decoded per message, and at most 2^20
 // label/pointer steps behind compression pointers per message (crafted
 // pointer chains; see read_name), both counted in limit_hits; decoding stops
@@ -97,8 +104,14 @@ protocol_entry dns_protocol_entry();
 // after a matching length prefix) are one complete, well-formed message:
 // sane header (known opcode, Z = 0, a query has no answers, 1..4 questions
 // or an answer-only response, at most 64 RRs), every name decodes cleanly,
-// question classes are real classes, nothing trails the message, and the
-// first name is no NetBIOS-encoded name (NBNS on port 137 looks like DNS).
+// question names hold no control bytes and the first one no compression
+// pointer, question and RR types are not 0, question and RR classes are
+// real classes (IN, CH, HS, NONE, ANY; OPT excepted, whose owner must be
+// the root), nothing trails the message, and the first name is no
+// NetBIOS-encoded name (NBNS on port 137 looks like DNS). Measured false
+// positives (tests/unit/dns/dns_probe_test.cpp, 100k payloads each): none
+// for random payloads of any size nor for other protocols' headers with
+// random bodies, none for a perfect query header followed by random bytes.
 bool dns_probe(const uint8_t* data, size_t len, direction dir);
 
 std::unique_ptr<datagram_parser> make_dns_datagram_parser(const parser_options& opts,
@@ -159,6 +172,8 @@ private:
     size_t msg_have = 0;       // bytes of it seen (buffered or skipped)
     bool skipping = false;     // message too long or damaged: skip its bytes
     bool lost = false;         // framing lost after a gap: stop
+    bool started = false;      // a byte or a gap of this side was seen
+    bool bare_next = false;    // the first 2 bytes were lost: a whole message follows
     std::string buf;           // message bytes when split across segments
   };
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "parsers/http/http_message.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace metaprobe::http {
@@ -29,15 +30,40 @@ constexpr auto starts_with_ci = text::istarts_with;
 
 } // namespace
 
+bool is_tchar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+    return true;
+  switch (c) {
+  case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+  case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+    return true;
+  default:
+    return false;
+  }
+}
+
+size_t match_method_token(std::string_view line) {
+  const size_t n = std::min(line.size(), max_method + 1);
+  size_t i = 0;
+  while (i < n && is_tchar(line[i]))
+    ++i;
+  if (i == 0 || i > max_method || i >= line.size() || line[i] != ' ')
+    return 0;
+  return i;
+}
+
+bool is_known_method(std::string_view m) {
+  for (auto k : known_methods)
+    if (k == m)
+      return true;
+  return false;
+}
+
 size_t match_method(std::string_view line) {
   const size_t sp = line.find(' ');
   if (sp == std::string_view::npos || sp == 0 || sp > 17)
     return 0;
-  const std::string_view m = line.substr(0, sp);
-  for (auto k : known_methods)
-    if (k == m)
-      return sp;
-  return 0;
+  return is_known_method(line.substr(0, sp)) ? sp : 0;
 }
 
 uint32_t method_code(std::string_view method) {
@@ -69,8 +95,51 @@ bool is_http_version(std::string_view v) {
          v[6] == '.' && v[7] >= '0' && v[7] <= '9';
 }
 
+bool is_http1_version(std::string_view v) {
+  return v == "HTTP/1.1" || v == "HTTP/1.0";
+}
+
+namespace {
+
+// A target that begins like a request-target of RFC 9112 §3.2: origin-form
+// ('/'), asterisk-form ('*'), absolute-form ("scheme://", the form proxies
+// get) or authority-form ("host:port", CONNECT).
+bool target_shape(std::string_view t) {
+  if (t.empty())
+    return false;
+  if (t.front() == '/' || t == "*")
+    return true;
+  if (!((t.front() >= 'a' && t.front() <= 'z') || (t.front() >= 'A' && t.front() <= 'Z') ||
+        (t.front() >= '0' && t.front() <= '9') || t.front() == '['))
+    return false;
+  const size_t colon = t.find(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return false;
+  if (t.compare(colon, 3, "://") == 0)
+    return true; // absolute-form
+  // authority-form: host ":" port (digits only after the last colon)
+  const size_t last = t.rfind(':');
+  if (last + 1 >= t.size())
+    return false;
+  for (size_t i = last + 1; i < t.size(); ++i)
+    if (t[i] < '0' || t[i] > '9')
+      return false;
+  return true;
+}
+
+bool visible(std::string_view t) {
+  for (char c : t) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7f)
+      return false;
+  }
+  return true;
+}
+
+} // namespace
+
 bool parse_request_line(std::string_view line, bool cut, request_line& out) {
-  const size_t mlen = match_method(line);
+  const size_t mlen = match_method_token(line);
   if (mlen == 0)
     return false;
   out.method = line.substr(0, mlen);
@@ -92,7 +161,12 @@ bool parse_request_line(std::string_view line, bool cut, request_line& out) {
     if (word_end != std::string_view::npos)
       rest = rest.substr(0, word_end);
     out.target = rest;
-    return !rest.empty();
+    if (rest.empty())
+      return false;
+    if (is_known_method(out.method))
+      return true;
+    return rest.front() == '/' || rest.front() == '*' ||
+           rest.find("://") != std::string_view::npos;
   }
   const size_t sp = rest.rfind(' ');
   if (sp == std::string_view::npos)
@@ -110,6 +184,28 @@ bool parse_request_line(std::string_view line, bool cut, request_line& out) {
     return false;
   out.target = rest;
   return true;
+}
+
+bool parse_strict_request_line(std::string_view line, request_line& out) {
+  const size_t mlen = match_method_token(line);
+  if (mlen == 0)
+    return false;
+  const std::string_view rest = line.substr(mlen + 1);
+  const size_t sp = rest.find(' ');
+  if (sp == std::string_view::npos || rest.size() - sp - 1 != 8)
+    return false;
+  const std::string_view target = rest.substr(0, sp);
+  const std::string_view version = rest.substr(sp + 1);
+  if (!is_http1_version(version) || !visible(target) || !target_shape(target))
+    return false;
+  out.method = line.substr(0, mlen);
+  out.target = target;
+  out.version = version;
+  return true;
+}
+
+bool is_h2_preface(const request_line& rl) {
+  return rl.method == "PRI" && rl.target == "*" && rl.version == "HTTP/2.0";
 }
 
 bool parse_status_line(std::string_view line, status_line& out) {
@@ -145,7 +241,9 @@ header_id classify_header(std::string_view name) {
   case 6:
     return iequals(name, "cookie") ? header_id::cookie : header_id::other;
   case 7:
-    return iequals(name, "referer") ? header_id::referer : header_id::other;
+    if (iequals(name, "referer"))
+      return header_id::referer;
+    return iequals(name, "upgrade") ? header_id::upgrade : header_id::other;
   case 8:
     return iequals(name, "location") ? header_id::location : header_id::other;
   case 10:
@@ -156,6 +254,9 @@ header_id classify_header(std::string_view name) {
     return iequals(name, "content-length") ? header_id::content_length : header_id::other;
   case 17:
     return iequals(name, "transfer-encoding") ? header_id::transfer_encoding : header_id::other;
+  case 22:
+    return iequals(name, "sec-websocket-protocol") ? header_id::sec_websocket_protocol
+                                                   : header_id::other;
   default:
     return header_id::other;
   }
@@ -204,6 +305,21 @@ bool parse_chunk_size(std::string_view line, uint64_t& out) {
   return true;
 }
 
+namespace {
+
+// The first line of `s` without CR/LF when it is complete in `s`.
+bool first_line(std::string_view s, std::string_view& line) {
+  const size_t eol = s.find('\n');
+  if (eol == std::string_view::npos)
+    return false;
+  line = s.substr(0, eol);
+  if (!line.empty() && line.back() == '\r')
+    line.remove_suffix(1);
+  return true;
+}
+
+} // namespace
+
 bool looks_like_http(const uint8_t* data, size_t len) {
   if (data == nullptr || len < 5)
     return false;
@@ -213,14 +329,16 @@ bool looks_like_http(const uint8_t* data, size_t len) {
       return false;
     return s.compare(0, 7, "HTTP/1.") == 0 && (s[7] == '0' || s[7] == '1');
   }
+  std::string_view line;
+  const bool whole = first_line(s, line);
   const size_t mlen = match_method(s);
-  if (mlen == 0)
-    return false;
-  const size_t eol = s.find('\n');
-  if (eol != std::string_view::npos) {
-    std::string_view line = s.substr(0, eol);
-    if (!line.empty() && line.back() == '\r')
-      line.remove_suffix(1);
+  if (mlen == 0) {
+    // Any other method token: only a whole line in the strict form, so that
+    // text of other protocols ("220 ready", "NICK x") is never taken.
+    request_line rl;
+    return whole && parse_strict_request_line(line, rl) && !is_h2_preface(rl);
+  }
+  if (whole) {
     request_line rl;
     return parse_request_line(line, false, rl);
   }
@@ -233,6 +351,17 @@ bool looks_like_http(const uint8_t* data, size_t len) {
   return !(starts_with_ci(target, "sip:") || starts_with_ci(target, "sips:") ||
            starts_with_ci(target, "tel:") || starts_with_ci(target, "rtsp:") ||
            starts_with_ci(target, "rtsps:") || starts_with_ci(target, "rtspu:"));
+}
+
+bool starts_request(const uint8_t* data, size_t len) {
+  if (data == nullptr || len == 0)
+    return false;
+  const std::string_view s(reinterpret_cast<const char*>(data), len < 8192 ? len : 8192);
+  if (match_method(s.substr(0, std::min<size_t>(s.size(), 32))) > 0)
+    return true;
+  std::string_view line;
+  request_line rl;
+  return match_method_token(s) > 0 && first_line(s, line) && parse_strict_request_line(line, rl);
 }
 
 } // namespace metaprobe::http

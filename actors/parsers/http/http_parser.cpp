@@ -6,11 +6,15 @@
 #include <utility>
 
 #include "parsers/common/field_text.hpp"
+#include "parsers/websocket/ws_handshake.hpp"
 
 namespace metaprobe {
 
 using http::header_id;
 using http::method_kind;
+
+static_assert(http_counter_count <= parser_counters::max_extra,
+              "the HTTP counters must fit parser_counters::extra");
 
 protocol_entry http_protocol_entry() {
   protocol_entry e;
@@ -22,6 +26,12 @@ protocol_entry http_protocol_entry() {
   e.make_stream = &make_http_parser;
   e.upgrades_to_tls = true; // STARTTLS / CONNECT: the flow goes on as TLS
   e.make_datagram = &make_http_datagram_parser;
+  e.extra_counters = {
+    "requests_extension_method", "h2_prefaces", "upgrades", "websocket_upgrades",
+    "websocket_sip", "websocket_not_sip", "upgrade_hold_overflow", "ws_frames",
+    "ws_messages", "ws_control_frames", "ws_oversize", "ws_compressed", "ws_damaged",
+    "ws_protocol_errors", "ws_gap_failures",
+  };
   return e;
 }
 
@@ -68,6 +78,9 @@ void http_parser::message::reset() {
   content_length = 0;
   te_present = false;
   chunked = false;
+  upgrade = false;
+  upgrade_ws = false;
+  ws_sip = false;
   cut = false;
   header_count = 0;
   header_bytes = 0;
@@ -83,6 +96,11 @@ void http_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64
     return;
   if (state_ == parser_state::done || state_ == parser_state::violated)
     return;
+  if (ws_) {
+    ws_->deliver(dir, data, len, ts_ns, out);
+    ws_sync();
+    return;
+  }
   process(sides_[static_cast<size_t>(dir) & 1], dir, data, len, ts_ns, seq, out);
 }
 
@@ -131,6 +149,16 @@ void http_parser::process(side& s, direction dir, const uint8_t* data, size_t le
   while (pos < len) {
     if (state_ == parser_state::done || state_ == parser_state::violated)
       return;
+    if (ws_) {
+      // The 101 that ended this segment's header block switched protocols.
+      ws_->deliver(dir, data + pos, len - pos, ts_ns, out);
+      ws_sync();
+      return;
+    }
+    if (s.hold) {
+      hold_bytes(s, dir, data + pos, len - pos, ts_ns, seq + static_cast<uint32_t>(pos), out);
+      return;
+    }
     switch (s.ph) {
     case phase::ignore:
     case phase::until_close:
@@ -165,7 +193,7 @@ void http_parser::process(side& s, direction dir, const uint8_t* data, size_t le
           if (s.ph != phase::resync)
             ++counters_.limit_hits;
           // A start line this long must at least begin like one.
-          if (s.ph == phase::start_line && http::match_method(s.line) == 0 &&
+          if (s.ph == phase::start_line && http::match_method_token(s.line) == 0 &&
               s.line.compare(0, 5, "HTTP/") != 0) {
             note_skipped(s, s.line.size());
             start_resync(s);
@@ -214,7 +242,7 @@ void http_parser::process(side& s, direction dir, const uint8_t* data, size_t le
 
 bool http_parser::segment_starts_message(const side& s, const uint8_t* data, size_t len) const {
   const std::string_view v(reinterpret_cast<const char*>(data), std::min<size_t>(len, 32));
-  if (s.r != role::responder && http::match_method(v) > 0)
+  if (s.r != role::responder && http::starts_request(data, len))
     return true;
   return s.r != role::requester && v.size() >= 8 && v.compare(0, 7, "HTTP/1.") == 0;
 }
@@ -288,6 +316,13 @@ bool http_parser::try_start_line(side& s, std::string_view line, bool cut, uint3
   if (s.r != role::responder) {
     http::request_line rl;
     if (http::parse_request_line(line, cut, rl)) {
+      if (http::is_h2_preface(rl)) {
+        count(h2_prefaces); // HTTP/2 with prior knowledge: not HTTP/1 from here
+        state_ = parser_state::done;
+        return true;
+      }
+      if (!http::is_known_method(rl.method))
+        count(requests_extension_method);
       m.reset();
       m.active = true;
       m.is_request = true;
@@ -371,6 +406,13 @@ void http_parser::on_header_line(side& s, std::string_view line) {
     m.te_present = true;
     m.chunked = http::is_chunked(value);
     return;
+  case header_id::upgrade:
+    m.upgrade = true;
+    m.upgrade_ws = m.upgrade_ws || websocket::list_has_token(value, "websocket");
+    return;
+  case header_id::sec_websocket_protocol:
+    m.ws_sip = m.ws_sip || websocket::list_has_token(value, websocket::sip_subprotocol);
+    return;
   default:
     break;
   }
@@ -443,8 +485,17 @@ void http_parser::end_of_headers(side& s, direction dir, uint64_t ts_ns, record_
     const bool chunked = m.chunked;
     const bool te_other = m.te_present && !m.chunked;
     const uint64_t length = m.has_length ? m.content_length : 0;
+    const bool upgrade = m.upgrade;
     emit_request(s, dir, ts_ns, out);
-    push_pending(kind);
+    push_pending({kind, upgrade});
+    if (upgrade && !s.hold_off && !chunked && !te_other && length == 0) {
+      // What follows may already be the new protocol: hold it until the
+      // response says (RFC 9110 §7.8).
+      s.hold = true;
+      s.held.clear();
+      s.ph = phase::start_line;
+      return;
+    }
     if (chunked) {
       s.ph = phase::chunk_size;
     } else if (te_other) {
@@ -463,16 +514,36 @@ void http_parser::end_of_headers(side& s, direction dir, uint64_t ts_ns, record_
   const bool te_present = m.te_present;
   const bool has_length = m.has_length;
   const uint64_t length = m.content_length;
+  const bool upgrade_ws = m.upgrade_ws;
+  const bool ws_sip = m.ws_sip;
   emit_response(s, dir, ts_ns, out);
   if (code == 101) {
-    state_ = parser_state::done; // another protocol takes the connection over
+    // Another protocol takes the connection over (RFC 9110 §15.2.2).
+    (void)pop_pending();
+    count(upgrades);
+    if (upgrade_ws) {
+      count(websocket_upgrades);
+      if (ws_sip) {
+        start_websocket_sip(s, dir, ts_ns, out);
+        return;
+      }
+      count(websocket_not_sip);
+    }
+    state_ = parser_state::done;
     return;
   }
   if (code < 200) {
     s.ph = phase::start_line; // interim response; the final one follows
     return;
   }
-  const method_kind kind = pop_pending();
+  const pending_request req = pop_pending();
+  const method_kind kind = req.kind;
+  if (req.upgrade) {
+    // The upgrade was refused: what the requester sent meanwhile is HTTP.
+    side& rq = sides_[(static_cast<size_t>(dir) & 1) ^ 1];
+    if (rq.hold)
+      release_hold(rq, reverse(dir), ts_ns, out);
+  }
   if (kind == method_kind::connect && code < 300) {
     state_ = parser_state::done; // tunnel
     return;
@@ -574,7 +645,21 @@ void http_parser::gap(direction dir, size_t len) {
   ++counters_.gaps;
   if (state_ == parser_state::done || state_ == parser_state::violated)
     return;
+  if (ws_) {
+    ws_->gap(dir, len);
+    ws_sync();
+    return;
+  }
   side& s = sides_[static_cast<size_t>(dir) & 1];
+  if (s.hold) {
+    // Held bytes with a hole: neither HTTP nor the new protocol can use them.
+    s.hold = false;
+    s.held.clear();
+    s.line.clear();
+    s.line_cut = false;
+    start_resync(s);
+    return;
+  }
   switch (s.ph) {
   case phase::body:
   case phase::chunk_data:
@@ -605,7 +690,9 @@ void http_parser::finish(uint64_t ts_ns, record_sink& out) {
   for (size_t i = 0; i < 2; ++i) {
     side& s = sides_[i];
     const auto dir = static_cast<direction>(i);
-    if (state_ != parser_state::done && s.ph == phase::headers && s.msg.active) {
+    if (s.hold && state_ != parser_state::done && !ws_)
+      release_hold(s, dir, ts_ns, out); // no response came: the bytes are HTTP
+    if (state_ != parser_state::done && !ws_ && s.ph == phase::headers && s.msg.active) {
       // The flow ended inside a header block: report what was there.
       if (!s.line.empty()) {
         std::string_view line = s.line;
@@ -622,7 +709,7 @@ void http_parser::finish(uint64_t ts_ns, record_sink& out) {
   }
 }
 
-void http_parser::push_pending(method_kind k) {
+void http_parser::push_pending(pending_request k) {
   if (pending_size_ == pending_cap) {
     // No responses seen for a long time (one-sided capture): forget the oldest.
     ++counters_.limit_hits;
@@ -633,13 +720,74 @@ void http_parser::push_pending(method_kind k) {
   ++pending_size_;
 }
 
-method_kind http_parser::pop_pending() {
+http_parser::pending_request http_parser::pop_pending() {
   if (pending_size_ == 0)
-    return method_kind::other; // request not seen (capture started late)
-  const method_kind k = pending_[pending_head_];
+    return {}; // request not seen (capture started late)
+  const pending_request k = pending_[pending_head_];
   pending_head_ = (pending_head_ + 1) % pending_cap;
   --pending_size_;
   return k;
+}
+
+void http_parser::hold_bytes(side& s, direction dir, const uint8_t* data, size_t len,
+                             uint64_t ts_ns, uint32_t seq, record_sink& out) {
+  if (s.held.empty())
+    s.held_seq = seq;
+  if (s.held.size() + len <= opts_.max_buffered) {
+    s.held.append(reinterpret_cast<const char*>(data), len);
+    return;
+  }
+  // No response for this long (a one-sided capture, a server that never
+  // answers): parse as HTTP what was held and what came, and hold no more
+  // on this side.
+  count(upgrade_hold_overflow);
+  ++counters_.limit_hits;
+  s.hold_off = true;
+  release_hold(s, dir, ts_ns, out);
+  if (state_ == parser_state::done || state_ == parser_state::violated)
+    return;
+  process(s, dir, data, len, ts_ns, seq, out);
+}
+
+void http_parser::release_hold(side& s, direction dir, uint64_t ts_ns, record_sink& out) {
+  s.hold = false;
+  std::string held = std::move(s.held);
+  s.held.clear();
+  if (!held.empty())
+    process(s, dir, reinterpret_cast<const uint8_t*>(held.data()), held.size(), ts_ns,
+            s.held_seq, out);
+}
+
+void http_parser::start_websocket_sip(side& responder, direction dir, uint64_t ts_ns,
+                                      record_sink& out) {
+  count(websocket_sip);
+  ws_ = std::make_unique<sip_ws_session>(opts_, counters_);
+  side& rq = sides_[(static_cast<size_t>(dir) & 1) ^ 1];
+  responder.ph = phase::ignore;
+  rq.ph = phase::ignore;
+  rq.hold = false;
+  const std::string held = std::move(rq.held);
+  rq.held.clear();
+  rq.held.shrink_to_fit();
+  if (!held.empty())
+    ws_->deliver(reverse(dir), reinterpret_cast<const uint8_t*>(held.data()), held.size(),
+                 ts_ns, out);
+  ws_sync();
+}
+
+void http_parser::ws_sync() {
+  const websocket::counters c = ws_->take_counters();
+  counters_.extra[ws_frames] += c.frames;
+  counters_.extra[ws_messages] += c.messages;
+  counters_.extra[ws_control_frames] += c.control_frames;
+  counters_.extra[ws_oversize] += c.oversize;
+  counters_.extra[ws_compressed] += c.compressed;
+  counters_.extra[ws_damaged] += c.damaged;
+  counters_.extra[ws_protocol_errors] += c.protocol_errors;
+  counters_.extra[ws_gap_failures] += c.gap_failures;
+  counters_.limit_hits += c.oversize; // the max_buffered bound was hit
+  if (ws_->over())
+    state_ = parser_state::done;
 }
 
 } // namespace metaprobe

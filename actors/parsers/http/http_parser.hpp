@@ -7,13 +7,38 @@
 // request line makes it the requester, a status line the responder), so a
 // flow whose "client" per the flow table is really the server still parses.
 //
+// Methods: any RFC 9110 method token (1*tchar, at most http::max_method
+// characters) followed by a request target and an HTTP version is a
+// request: RFC 9110, WebDAV (PROPFIND, MKCOL, LOCK, ...), PATCH and any
+// extension method a server may answer. Methods are case-sensitive (RFC 9110
+// §9.1): "get" is not GET but an extension method of its own, reported with
+// METHOD 0 and its name as sent, as Zeek and Suricata (libhtp) report it.
+// Requests whose method is not a known one (http::match_method) count in
+// requests_extension_method. On a port that is not HTTP's the probe is
+// stricter (http::looks_like_http): such a method needs its whole line in
+// the form token SP target SP HTTP/1.0|1.1. "PRI * HTTP/2.0" (the HTTP/2
+// preface) is no request: parsing stops (h2_prefaces).
+//
 // Framing (RFC 9112 §6): Content-Length; Transfer-Encoding chunked (chunk
 // sizes, extensions and trailers may be split anywhere); requests without a
 // length have no body; responses to HEAD, 1xx, 204 and 304 have none; a
 // response with neither length nor chunking runs to connection close; 100
-// Continue (any 1xx but 101) precedes the real response; CONNECT 2xx and 101
-// Switching Protocols end parsing (state done). Pipelined requests are
-// matched to responses in order through a bounded queue of pending methods.
+// Continue (any 1xx but 101) precedes the real response; CONNECT 2xx ends
+// parsing (state done). Pipelined requests are matched to responses in
+// order through a bounded queue of pending methods.
+//
+// Upgrades (RFC 9110 §7.8): after a request with an Upgrade header and no
+// body, what the requester sends is held (up to max_buffered bytes; more
+// is counted in upgrade_hold_overflow and parsed as HTTP) until the
+// response: a 101 hands it to the new protocol, any other final response
+// parses it as HTTP. A 101 whose Upgrade is "websocket" and whose
+// Sec-WebSocket-Protocol is "sip" turns the rest of the flow, both ways,
+// into SIP over WebSocket (RFC 7118, sip/sip_ws.hpp): its SIP messages give
+// the same Sip records as SIP over TCP, from this parser (the flow's
+// DPI_PROTOCOL stays HTTP). Any other WebSocket (websocket_not_sip) and any
+// other upgrade (h2c, TLS) end parsing (state done). Counters: upgrades,
+// websocket_upgrades, websocket_sip, websocket_not_sip and the framing
+// counters ws_* (websocket::counters).
 //
 // Errors: a line that is not what the state expects sends the direction into
 // resync: lines are skipped until one is a start line of the direction's role
@@ -62,15 +87,39 @@
 #include "parsers/http/http_message.hpp"
 #include "parsers/parser.hpp"
 #include "parsers/registry.hpp"
+#include "parsers/sip/sip_ws.hpp"
 
 namespace metaprobe {
+
+// parser_counters::extra slots of the HTTP parser; their names are
+// http_protocol_entry().extra_counters.
+enum http_counter : size_t {
+  requests_extension_method, // requests whose method is not a known one
+  h2_prefaces,               // "PRI * HTTP/2.0": HTTP/2 with prior knowledge
+  upgrades,                  // 101 Switching Protocols
+  websocket_upgrades,        // 101 to WebSocket
+  websocket_sip,             // ... with subprotocol sip: SIP over WebSocket
+  websocket_not_sip,         // ... without it: the rest of the flow ignored
+  upgrade_hold_overflow,     // bytes after an Upgrade request over max_buffered
+  ws_frames,                 // websocket::counters, summed over flows
+  ws_messages,
+  ws_control_frames,
+  ws_oversize,
+  ws_compressed,
+  ws_damaged,
+  ws_protocol_errors,
+  ws_gap_failures,
+  http_counter_count,
+};
 
 // Registry entry: TCP ports 80, 8080, 8000, 8008, 8888, 3128, 3129, 81, 591;
 // UDP port 1900 (SSDP: HTTP messages in datagrams); probe = looks_like_http.
 protocol_entry http_protocol_entry();
 
 // Payload probe: a known method followed by a space (and an HTTP version at
-// the end of the line when the line is complete), or "HTTP/1.0"/"HTTP/1.1".
+// the end of the line when the line is complete), any other method token
+// only with its whole line as token SP target SP HTTP/1.0|1.1, or
+// "HTTP/1.0"/"HTTP/1.1" (http::looks_like_http).
 bool http_probe(const uint8_t* data, size_t len, direction dir);
 
 std::unique_ptr<stream_parser> make_http_parser(const parser_options& opts,
@@ -125,6 +174,9 @@ private:
     uint64_t content_length = 0;
     bool te_present = false;
     bool chunked = false;
+    bool upgrade = false;    // an Upgrade header is present
+    bool upgrade_ws = false; // ... and lists "websocket"
+    bool ws_sip = false;     // Sec-WebSocket-Protocol lists "sip"
     bool cut = false;        // a value lost data to max_field/max_line
     size_t header_count = 0;
     size_t header_bytes = 0;
@@ -141,6 +193,15 @@ private:
     uint64_t remaining = 0;    // body / chunk bytes left
     uint64_t resync_skipped = 0;
     message msg;
+    bool hold = false;         // an Upgrade request awaits its response
+    std::string held;          // bytes sent meanwhile (at most max_buffered)
+    uint32_t held_seq = 0;     // sequence of held[0]
+    bool hold_off = false;     // the hold overflowed once: no more holding
+  };
+
+  struct pending_request {
+    http::method_kind kind = http::method_kind::other;
+    bool upgrade = false;
   };
 
   static constexpr size_t pending_cap = 64;
@@ -160,18 +221,25 @@ private:
   void emit_response(side& s, direction dir, uint64_t ts_ns, record_sink& out);
   bool emit(parsed_record&& rec, record_sink& out);
   void set_field(std::string& dst, std::string_view value, message& m);
-  void push_pending(http::method_kind k);
-  http::method_kind pop_pending();
+  void push_pending(pending_request r);
+  pending_request pop_pending();
+  void hold_bytes(side& s, direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,
+                  uint32_t seq, record_sink& out);
+  void release_hold(side& s, direction dir, uint64_t ts_ns, record_sink& out);
+  void start_websocket_sip(side& responder, direction dir, uint64_t ts_ns, record_sink& out);
+  void ws_sync();
+  void count(http_counter c) { ++counters_.extra[c]; }
 
   const parser_options opts_;
   parser_counters& counters_;
   side sides_[2];
   std::string flow_host_;
-  std::array<http::method_kind, pending_cap> pending_{};
+  std::array<pending_request, pending_cap> pending_{};
   size_t pending_head_ = 0;
   size_t pending_size_ = 0;
   size_t records_ = 0;
   bool datagram_mode_ = false;
+  std::unique_ptr<sip_ws_session> ws_; // set after a 101 to WebSocket "sip"
 };
 
 class http_datagram_parser final : public datagram_parser {

@@ -5,7 +5,6 @@
 
 #include "parsers/common/field_text.hpp"
 #include "parsers/mail/mail_record.hpp"
-#include "parsers/mail/sasl.hpp"
 
 namespace metaprobe {
 
@@ -94,7 +93,8 @@ std::unique_ptr<stream_parser> make_imap_parser(const parser_options& opts,
 
 imap_parser::imap_parser(const parser_options& opts, parser_counters& counters)
   : opts_(opts), counters_(counters), sides_{side(opts.max_line), side(opts.max_line)},
-    literal_lines_(opts.max_line), msg_(opts.max_field, opts.max_headers) {}
+    literal_lines_(opts.max_line), msg_(opts.max_field, opts.max_headers),
+    auth_(opts.max_field) {}
 
 void imap_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,
                           uint32_t seq, record_sink& out) {
@@ -180,10 +180,19 @@ void imap_parser::server_part(std::string_view part, bool cut, uint64_t ts_ns, u
         state_ = parser_state::confirmed;
       ++counters_.messages;
     } else if (!part.empty() && part[0] == '+') {
-      // Continuation request: nothing to read in it.
+      // Continuation request: a SASL challenge while AUTHENTICATE runs, else
+      // the go-ahead for a synchronizing literal.
       if (state_ == parser_state::probing)
         state_ = parser_state::confirmed;
       ++counters_.messages;
+      if (login_sasl_ && !login_tag_.empty() &&
+          auth_.attempt().result != sasl::outcome::cancelled) {
+        std::string_view text = part.substr(1);
+        if (!text.empty() && text.front() == ' ')
+          text.remove_prefix(1);
+        auth_.challenge(text);
+        in_auth_ = true;
+      }
       return;
     } else {
       const size_t sp = part.find(' ');
@@ -200,6 +209,8 @@ void imap_parser::server_part(std::string_view part, bool cut, uint64_t ts_ns, u
       if (state_ == parser_state::probing)
         state_ = parser_state::confirmed;
       ++counters_.messages;
+      if (!login_tag_.empty() && tag == login_tag_)
+        end_login(ok);
       if (ok && !starttls_tag_.empty() && tag == starttls_tag_) {
         state_ = parser_state::done; // TLS from here on
         return;
@@ -234,8 +245,9 @@ void imap_parser::client_bytes(const uint8_t* data, size_t len) {
   while (pos < len) {
     if (s.literal_left > 0) {
       const size_t take = static_cast<size_t>(std::min<uint64_t>(s.literal_left, len - pos));
-      if (literal_capture_)
-        literal_arg_.append(reinterpret_cast<const char*>(data + pos), take);
+      if (literal_capture_ && literal_arg_.size() < opts_.max_field)
+        literal_arg_.append(reinterpret_cast<const char*>(data + pos),
+                            std::min(take, opts_.max_field - literal_arg_.size()));
       pos += take;
       s.literal_left -= take;
       if (s.literal_left == 0 && literal_capture_) {
@@ -258,12 +270,15 @@ void imap_parser::client_bytes(const uint8_t* data, size_t len) {
 
 void imap_parser::client_part(std::string_view part) {
   side& s = sides_[static_cast<size_t>(reverse(server_dir_)) & 1];
-  if (auth_response_ && !s.in_command) {
-    auth_response_ = false;
-    std::string dec;
-    sasl::plain_credentials c;
-    if (part != "*" && sasl::base64_decode(trim(part), dec, 1024) && sasl::split_plain(dec, c))
-      set_account(c.authcid);
+  if (in_auth_ && !s.in_command && auth_.exhausted()) {
+    in_auth_ = false; // the tagged answer was lost: back to commands
+    ++counters_.limit_hits;
+  }
+  if (in_auth_ && !s.in_command) {
+    // Between AUTHENTICATE and its tagged answer every client line is a
+    // SASL response (RFC 3501 §6.2.2); "*" cancels.
+    if (!auth_.response(part))
+      in_auth_ = false;
     return;
   }
   uint64_t n = 0;
@@ -301,7 +316,9 @@ void imap_parser::client_part(std::string_view part) {
   if (literal) {
     s.in_command = true;
     s.literal_left = n;
-    literal_capture_ = n > 0 && n <= opts_.max_field;
+    // Every literal keeps its argument slot (so LOGIN's password never
+    // moves into the user name); at most max_field bytes of it are kept.
+    literal_capture_ = n > 0;
     literal_arg_.clear();
     if (n == 0 && args_.size() < max_args)
       args_.emplace_back();
@@ -323,17 +340,23 @@ void imap_parser::client_command() {
     first = 3;
   }
   if (mail::iequals(command, "LOGIN") && args_.size() > first) {
-    set_account(args_[first]);
-  } else if (mail::iequals(command, "AUTHENTICATE") && args_.size() > first &&
-             mail::iequals(args_[first], "PLAIN")) {
-    if (args_.size() > first + 1 && args_[first + 1] != "=") {
-      std::string dec;
-      sasl::plain_credentials c;
-      if (sasl::base64_decode(args_[first + 1], dec, 1024) && sasl::split_plain(dec, c))
-        set_account(c.authcid);
-    } else {
-      auth_response_ = true; // the response follows the server's "+"
-    }
+    attempt_ = sasl::login_attempt{};
+    attempt_.mechanism = "LOGIN";
+    if (text::assign_utf8(attempt_.user, args_[first], opts_.max_field))
+      ++counters_.truncated_fields;
+    if (args_.size() > first + 1 &&
+        text::assign_utf8(attempt_.password, args_[first + 1], opts_.max_field))
+      ++counters_.truncated_fields;
+    login_tag_ = tag.substr(0, 64);
+    login_sasl_ = false;
+  } else if (mail::iequals(command, "AUTHENTICATE") && args_.size() > first) {
+    auth_.start(args_[first]);
+    in_auth_ = true;
+    // SASL-IR (RFC 4959): the initial response as a second argument.
+    if (args_.size() > first + 1 && !auth_.response(args_[first + 1]))
+      in_auth_ = false;
+    login_tag_ = tag.substr(0, 64);
+    login_sasl_ = true;
   } else if (mail::iequals(command, "STARTTLS")) {
     starttls_tag_ = tag.substr(0, 64);
   }
@@ -344,9 +367,23 @@ void imap_parser::emit_message(uint64_t ts_ns, record_sink& out) {
                       opts_.max_records_per_flow, records_, counters_, out);
 }
 
-void imap_parser::set_account(std::string_view v) {
-  if (text::assign_utf8(account_, v, opts_.max_field))
-    ++counters_.truncated_fields;
+void imap_parser::end_login(bool ok) {
+  sasl::login_attempt& a = login_sasl_ ? auth_.attempt() : attempt_;
+  if (login_sasl_)
+    counters_.truncated_fields += auth_.truncated();
+  if (ok)
+    a.result = sasl::outcome::accepted;
+  else if (a.result != sasl::outcome::cancelled)
+    a.result = sasl::outcome::rejected;
+  last_login_ = a;
+  ++logins_;
+  if (ok && !a.user.empty())
+    account_ = a.user;
+  a = sasl::login_attempt{};
+  auth_.start({});
+  in_auth_ = false;
+  login_tag_.clear();
+  login_sasl_ = false;
 }
 
 void imap_parser::violate() {
@@ -376,7 +413,6 @@ void imap_parser::gap(direction dir, size_t len) {
   if (dir != server_dir_) {
     args_.clear();
     s.in_command = false;
-    auth_response_ = false;
   }
 }
 

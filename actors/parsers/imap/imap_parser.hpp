@@ -8,10 +8,21 @@
 //
 // What it reads:
 //   client: "tag command args" with atoms, quoted strings and literals
-//   (synchronizing {n} and non-synchronizing {n+}); LOGIN user password,
-//   AUTHENTICATE PLAIN (initial response or the next client line: the
-//   authcid is the account), STARTTLS. Other commands only matter for their
-//   literals (APPEND bodies are skipped).
+//   (synchronizing {n} and non-synchronizing {n+}); LOGIN user password
+//   (atoms, quoted strings or literals), AUTHENTICATE <mechanism>
+//   [initial-response] (SASL-IR) and the SASL responses that follow it
+//   (mail/sasl_exchange.hpp: PLAIN, LOGIN, CRAM-MD5, DIGEST-MD5, SCRAM-*,
+//   XOAUTH2, OAUTHBEARER, EXTERNAL; "*" cancels), STARTTLS. Between
+//   AUTHENTICATE and its tagged answer every client line is a SASL
+//   response; a "+" continuation then is a challenge (else the go-ahead of
+//   a literal). Other commands only matter for their literals (at most
+//   max_field bytes of a client literal are kept; APPEND bodies skipped).
+// Logins: LOGIN / AUTHENTICATE is a login attempt (user, password where
+//   sent in clear) that its tagged OK (accepted) or NO / BAD (rejected;
+//   cancelled after "*") ends; last_login() shows it. The user of the last
+//   accepted one is the account. The mail template has no account,
+//   password or result field, so a login gives no record of its own: the
+//   account is MAIL_RECEIVER of fetched messages without To (as POP3).
 //   server: untagged, tagged and continuation responses, with literals of
 //   any size streamed through (never buffered whole).
 // Record fields (mail_message.hpp for the header reading): MAIL_SENDER =
@@ -33,7 +44,8 @@
 // shortens it. A quoted string holding a message section is not read.
 // Limits (parser_options): max_line per line, max_field per exported value
 // and per captured client argument, max_headers, max_records_per_flow; at
-// most 16 arguments per client command are kept.
+// most 16 arguments per client command are kept; 8 SASL responses per
+// AUTHENTICATE (sasl::exchange::max_responses, counted when exceeded).
 
 #include <cstddef>
 #include <cstdint>
@@ -44,6 +56,7 @@
 
 #include "parsers/mail/line_buffer.hpp"
 #include "parsers/mail/mail_message.hpp"
+#include "parsers/mail/sasl_exchange.hpp"
 #include "parsers/parser.hpp"
 #include "parsers/registry.hpp"
 
@@ -67,7 +80,11 @@ public:
   void gap(direction dir, size_t len) override;
   void finish(uint64_t ts_ns, record_sink& out) override;
 
+  // The user of the last accepted LOGIN / AUTHENTICATE.
   const std::string& account() const { return account_; }
+  // The last login attempt the server answered, and how many were.
+  const sasl::login_attempt& last_login() const { return last_login_; }
+  uint64_t logins() const { return logins_; }
 
 private:
   static constexpr size_t max_args = 16;
@@ -87,7 +104,7 @@ private:
   void client_part(std::string_view part);
   void client_command();
   void emit_message(uint64_t ts_ns, record_sink& out);
-  void set_account(std::string_view v);
+  void end_login(bool ok);
   void violate();
 
   const parser_options opts_;
@@ -106,7 +123,13 @@ private:
   std::vector<std::string> args_;
   std::string literal_arg_;       // client literal captured as an argument
   bool literal_capture_ = false;
-  bool auth_response_ = false;    // the client's next line is a SASL PLAIN response
+  bool in_auth_ = false;          // client lines are SASL responses (AUTHENTICATE)
+  sasl::exchange auth_;
+  sasl::login_attempt attempt_;   // LOGIN being tried
+  std::string login_tag_;         // tag of the LOGIN / AUTHENTICATE in progress
+  bool login_sasl_ = false;       // ... and whether it is AUTHENTICATE
+  sasl::login_attempt last_login_;
+  uint64_t logins_ = 0;
   std::string starttls_tag_;
   std::string account_;
   size_t records_ = 0;

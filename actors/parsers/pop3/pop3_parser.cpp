@@ -47,7 +47,7 @@ std::unique_ptr<stream_parser> make_pop3_parser(const parser_options& opts,
 pop3_parser::pop3_parser(const parser_options& opts, parser_counters& counters)
   : opts_(opts), counters_(counters), lines_{mail::line_buffer(opts.max_line),
                                              mail::line_buffer(opts.max_line)},
-    msg_(opts.max_field, opts.max_headers) {}
+    msg_(opts.max_field, opts.max_headers), auth_(opts.max_field) {}
 
 void pop3_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,
                           uint32_t seq, record_sink& out) {
@@ -88,50 +88,56 @@ void pop3_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64
 }
 
 void pop3_parser::client_line(std::string_view line) {
-  if (auth_response_) {
-    auth_response_ = false;
-    if (line != "*" && mail::iequals(auth_mech_, "PLAIN")) {
-      std::string dec;
-      sasl::plain_credentials c;
-      if (sasl::base64_decode(trim(line), dec, 1024) && sasl::split_plain(dec, c))
-        set_account(c.authcid);
-    }
+  if (in_auth_ && auth_.exhausted()) {
+    in_auth_ = false; // the answer to AUTH was lost: back to commands
+    ++counters_.limit_hits;
+  }
+  if (in_auth_) {
+    // Inside an AUTH exchange every client line is a SASL response (RFC
+    // 5034 §4); "*" cancels and leaves nothing more to send.
+    if (!auth_.response(line))
+      in_auth_ = false;
     return;
   }
   const size_t sp = line.find(' ');
   const std::string_view verb = line.substr(0, sp);
-  const std::string_view arg =
-      sp == std::string_view::npos ? std::string_view() : trim(line.substr(sp + 1));
+  const std::string_view rest =
+      sp == std::string_view::npos ? std::string_view() : line.substr(sp + 1);
+  const std::string_view arg = trim(rest);
   if (mail::iequals(verb, "RETR") || mail::iequals(verb, "TOP")) {
     push(cmd::retr);
   } else if (mail::iequals(verb, "CAPA") ||
              ((mail::iequals(verb, "LIST") || mail::iequals(verb, "UIDL")) && arg.empty())) {
     push(cmd::multi);
   } else if (mail::iequals(verb, "USER")) {
-    set_account(arg);
-    push(cmd::single);
+    begin_attempt("USER", arg);
+    push(cmd::user);
+  } else if (mail::iequals(verb, "PASS")) {
+    // RFC 1939 §7: the password is the rest of the line (it may hold
+    // spaces); only the one space after the verb is dropped.
+    if (text::assign_utf8(attempt_.password, rest, opts_.max_field))
+      ++counters_.truncated_fields;
+    if (attempt_.mechanism.empty())
+      attempt_.mechanism = "USER"; // USER was lost (gap) or never sent
+    push(cmd::pass);
   } else if (mail::iequals(verb, "APOP")) {
-    set_account(arg.substr(0, arg.find(' ')));
-    push(cmd::single);
+    begin_attempt("APOP", arg.substr(0, arg.find(' ')));
+    push(cmd::apop);
   } else if (mail::iequals(verb, "AUTH")) {
     if (arg.empty()) {
-      push(cmd::auth_list);
+      push(cmd::auth_list); // RFC 1734 style: list the mechanisms
     } else {
       const size_t s2 = arg.find(' ');
-      auth_mech_.assign(arg.substr(0, std::min<size_t>(s2, 32)));
-      if (s2 != std::string_view::npos && mail::iequals(auth_mech_, "PLAIN")) {
-        std::string dec;
-        sasl::plain_credentials c;
-        if (sasl::base64_decode(trim(arg.substr(s2 + 1)), dec, 1024) &&
-            sasl::split_plain(dec, c))
-          set_account(c.authcid);
-      }
+      auth_.start(arg.substr(0, s2));
+      in_auth_ = true;
+      if (s2 != std::string_view::npos && !auth_.response(arg.substr(s2 + 1)))
+        in_auth_ = false;
       push(cmd::auth);
     }
   } else if (mail::iequals(verb, "STLS")) {
     push(cmd::stls);
   } else if (!verb.empty()) {
-    push(cmd::single); // PASS, STAT, LIST n, DELE, NOOP, RSET, QUIT, ...
+    push(cmd::single); // STAT, LIST n, DELE, NOOP, RSET, QUIT, ...
   }
 }
 
@@ -172,15 +178,41 @@ void pop3_parser::server_line(std::string_view line, bool cut, uint64_t ts_ns, u
   }
   greeted_ = true;
   if (cont) {
-    // SASL challenge: the client's next line is its response.
-    if (pending_size_ > 0 && pending_[pending_head_] == cmd::auth)
-      auth_response_ = true;
+    // SASL challenge "+ base64": the client's next line answers it.
+    if (pending_size_ > 0 && pending_[pending_head_] == cmd::auth &&
+        auth_.attempt().result != sasl::outcome::cancelled) {
+      std::string_view text = line.substr(1);
+      if (!text.empty() && text.front() == ' ')
+        text.remove_prefix(1);
+      auth_.challenge(text);
+      in_auth_ = true;
+    }
     return;
   }
   cmd c;
   if (!pop(c))
     return; // answer to a command we did not see
-  auth_response_ = false;
+  switch (c) {
+  case cmd::user:
+    if (!ok)
+      end_attempt(attempt_, sasl::outcome::rejected);
+    return; // +OK: the password comes next
+  case cmd::pass:
+  case cmd::apop:
+    end_attempt(attempt_, ok ? sasl::outcome::accepted : sasl::outcome::rejected);
+    return;
+  case cmd::auth:
+    in_auth_ = false;
+    counters_.truncated_fields += auth_.truncated();
+    end_attempt(auth_.attempt(), ok ? sasl::outcome::accepted
+                                    : auth_.attempt().result == sasl::outcome::cancelled
+                                        ? sasl::outcome::cancelled
+                                        : sasl::outcome::rejected);
+    auth_.start({});
+    return;
+  default:
+    break;
+  }
   if (!ok)
     return;
   switch (c) {
@@ -197,20 +229,30 @@ void pop3_parser::server_line(std::string_view line, bool cut, uint64_t ts_ns, u
   case cmd::stls:
     state_ = parser_state::done; // TLS from here on
     break;
-  case cmd::auth:
-  case cmd::single:
+  default:
     break;
   }
+}
+
+void pop3_parser::begin_attempt(std::string_view mechanism, std::string_view user) {
+  attempt_ = sasl::login_attempt{};
+  attempt_.mechanism.assign(mechanism);
+  if (text::assign_utf8(attempt_.user, user, opts_.max_field))
+    ++counters_.truncated_fields;
+}
+
+void pop3_parser::end_attempt(sasl::login_attempt& a, sasl::outcome result) {
+  a.result = result;
+  last_login_ = a;
+  ++logins_;
+  if (result == sasl::outcome::accepted && !a.user.empty())
+    account_ = a.user;
+  a = sasl::login_attempt{};
 }
 
 void pop3_parser::emit_message(uint64_t ts_ns, record_sink& out) {
   mail::emit_received(msg_, mail::protocol::pop3, account_, server_dir_, ts_ns, message_seq_,
                       opts_.max_records_per_flow, records_, counters_, out);
-}
-
-void pop3_parser::set_account(std::string_view v) {
-  if (text::assign_utf8(account_, v, opts_.max_field))
-    ++counters_.truncated_fields;
 }
 
 void pop3_parser::push(cmd c) {
@@ -237,8 +279,6 @@ void pop3_parser::gap(direction dir, size_t /*len*/) {
   if (state_ == parser_state::done || state_ == parser_state::violated)
     return;
   lines_[static_cast<size_t>(dir) & 1].clear();
-  if (dir != server_dir_)
-    auth_response_ = false;
 }
 
 void pop3_parser::finish(uint64_t ts_ns, record_sink& out) {

@@ -5,17 +5,29 @@
 // message the server sends in answer to RETR or TOP.
 //
 // What it reads:
-//   client: USER, PASS, APOP, AUTH (PLAIN initial response or the response
-//   line after the server's "+ " continuation: the authcid is the account),
-//   RETR, TOP, LIST, UIDL, CAPA, STLS and the other RFC 1939 commands.
+//   client: USER, PASS, APOP, AUTH <mechanism> [initial-response] and the
+//   SASL responses that follow it (mail/sasl_exchange.hpp: PLAIN, LOGIN,
+//   CRAM-MD5, DIGEST-MD5, SCRAM-*, XOAUTH2, OAUTHBEARER, EXTERNAL; "*"
+//   cancels), RETR, TOP, LIST, UIDL, CAPA, STLS and the other RFC 1939
+//   commands. Between AUTH and the server's +OK/-ERR every client line is a
+//   SASL response; the "+ " challenges before them route AUTH LOGIN's user
+//   name and password.
 //   server: +OK / -ERR status lines; the multi-line responses of RETR, TOP,
 //   CAPA, and of LIST / UIDL / AUTH without argument are read up to the
 //   lone "." (dot-stuffing undone). Responses are matched to commands in
 //   order through a bounded queue (pipelining, RFC 2449).
+// Logins: every USER/PASS, APOP or AUTH exchange is a login attempt (user,
+//   password where sent in clear, mechanism) that the server's +OK
+//   (accepted) or -ERR (rejected; cancelled after "*") ends; last_login()
+//   shows it. The user of the last accepted login is the account. The mail
+//   template has no account, password or login-result field (spec/
+//   templates.tsv), so a login gives no record of its own: the account is
+//   exported as MAIL_RECEIVER of the messages read without a To header, as
+//   before; a rejected attempt's user is never used. Passwords stay in the
+//   parser (tests, future templates) and are not exported.
 // Record fields (mail_message.hpp for the header reading): MAIL_SENDER =
-//   From, MAIL_RECEIVER = To (the account name from USER/APOP/AUTH when the
-//   message has no To), MAIL_CC = Cc, MAIL_SUBJECT = Subject, MAIL_REPLY =
-//   Reply-To, ATTACHMENT from the MIME structure, MAIL_SERVERS empty (POP3
+//   From, MAIL_RECEIVER = To (the account when the message has no To),
+//   MAIL_CC = Cc, MAIL_SUBJECT = Subject, MAIL_REPLY = Reply-To, ATTACHMENT from the MIME structure, MAIL_SERVERS empty (POP3
 //   greetings name no host in a standard form), RESULT_CODE 0 (+OK; a
 //   -ERR answer carries no message and gives no record). IP_SOURCE is the
 //   server (it sends the message).
@@ -29,8 +41,9 @@
 // Errors: while probing, a server line that is not a status line detaches
 // the parser (violation). A gap drops the partial line; inside a multi-line
 // response the message goes on with what arrives.
-// Limits (parser_options): max_line, max_field, max_headers,
-// max_records_per_flow; 64 pending commands (counted when exceeded).
+// Limits (parser_options): max_line, max_field (also user and password),
+// max_headers, max_records_per_flow; 64 pending commands, 8 SASL responses
+// per AUTH (sasl::exchange::max_responses), each counted when exceeded.
 
 #include <array>
 #include <cstddef>
@@ -41,6 +54,7 @@
 
 #include "parsers/mail/line_buffer.hpp"
 #include "parsers/mail/mail_message.hpp"
+#include "parsers/mail/sasl_exchange.hpp"
 #include "parsers/parser.hpp"
 #include "parsers/registry.hpp"
 
@@ -64,18 +78,22 @@ public:
   void gap(direction dir, size_t len) override;
   void finish(uint64_t ts_ns, record_sink& out) override;
 
-  // The account name seen in USER / APOP / AUTH (for tests).
+  // The user of the last accepted login (USER/PASS, APOP, AUTH).
   const std::string& account() const { return account_; }
+  // The last login attempt the server answered, and how many were.
+  const sasl::login_attempt& last_login() const { return last_login_; }
+  uint64_t logins() const { return logins_; }
 
 private:
-  enum class cmd : uint8_t { retr, multi, single, auth, auth_list, stls };
+  enum class cmd : uint8_t { retr, multi, single, user, pass, apop, auth, auth_list, stls };
   static constexpr size_t pending_cap = 64;
 
   void client_line(std::string_view line);
   void server_line(std::string_view line, bool cut, uint64_t ts_ns, uint32_t seq,
                    record_sink& out);
   void emit_message(uint64_t ts_ns, record_sink& out);
-  void set_account(std::string_view v);
+  void begin_attempt(std::string_view mechanism, std::string_view user);
+  void end_attempt(sasl::login_attempt& a, sasl::outcome result);
   void push(cmd c);
   bool pop(cmd& c);
 
@@ -88,8 +106,11 @@ private:
   bool greeted_ = false;
   bool in_multi_ = false;      // inside a multi-line response
   bool in_message_ = false;    // ... that carries a message (RETR/TOP)
-  bool auth_response_ = false; // the client's next line answers a "+ " challenge
-  std::string auth_mech_;
+  bool in_auth_ = false;       // client lines are SASL responses (AUTH exchange)
+  sasl::exchange auth_;
+  sasl::login_attempt attempt_; // USER/PASS or APOP being tried
+  sasl::login_attempt last_login_;
+  uint64_t logins_ = 0;
   uint32_t message_seq_ = 0;
   std::string account_;
   std::array<cmd, pending_cap> pending_{};

@@ -10,6 +10,10 @@
 // their header block and Content-Length, absent = 0 per RFC 3261 §18.3;
 // several messages per segment and messages split anywhere across segments;
 // keep-alives between messages (CRLF, spaces, NULs) are skipped). TLS (5061) is not SIP's.
+// WebSocket (RFC 7118, on any port after an HTTP/1.1 Upgrade with
+// subprotocol "sip"): sip_ws.hpp de-frames the flow and feeds each
+// WebSocket message to the engine as a datagram; the HTTP parser owns the
+// hand-over.
 // Registry: UDP and TCP port 5060; probe = looks_like_sip on any port.
 //
 // Record fields and tshark 4.0 truth (truth/<file>.sip.tsv):

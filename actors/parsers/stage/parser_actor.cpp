@@ -28,6 +28,9 @@ struct parser_actor_state {
     stats->set(prefix + "gaps", c.gaps);
     stats->set(prefix + "limit_hits", c.limit_hits);
     stats->set(prefix + "truncated_fields", c.truncated_fields);
+    const auto& names = host->entry().extra_counters;
+    for (size_t i = 0; i < names.size() && i < parser_counters::max_extra; ++i)
+      stats->set(prefix + names[i], c.extra[i]);
     stats->set(prefix + "flows_opened", h.flows_opened);
     stats->set(prefix + "flows_detached", h.flows_detached);
     stats->set(prefix + "flows_handed_over", h.flows_handed_over);

@@ -33,8 +33,6 @@ decoded decode(const buf& frame, int lt = linktype::en10mb, int wire_len = -1) {
   return d;
 }
 
-// A frame cut to `n` bytes (as a snap length would).
-buf cut(const buf& b, size_t n) { return buf(b.begin(), b.begin() + static_cast<long>(n)); }
 
 const buf http = filler(100, 'A');
 

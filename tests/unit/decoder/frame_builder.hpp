@@ -41,6 +41,9 @@ inline buf filler(size_t n, uint8_t start = 0) {
   return b;
 }
 
+// A frame cut to `n` bytes (as a snap length would).
+inline buf cut(const buf& b, size_t n) { return buf(b.begin(), b.begin() + static_cast<long>(n)); }
+
 constexpr mac mac_a{0x02, 0x00, 0x00, 0x00, 0x00, 0x0a};
 constexpr mac mac_b{0x02, 0x00, 0x00, 0x00, 0x00, 0x0b};
 constexpr v4addr ip_a{10, 0, 0, 1};
@@ -219,6 +222,114 @@ inline buf icmp_echo(uint16_t id, uint16_t seq, const buf& payload = {}) {
   put16(b, id);
   put16(b, seq);
   return b + payload;
+}
+
+// ---- tunnels (headers only: the caller appends what they carry) ----
+struct gre_opts {
+  bool checksum = false;
+  bool key = false;
+  uint32_t key_value = 0;
+  bool seq = false;
+  uint8_t version = 0;
+};
+inline buf gre(uint16_t proto, const gre_opts& o = {}) {
+  buf b;
+  uint16_t flags = o.version;
+  if (o.checksum)
+    flags |= 0x8000;
+  if (o.key)
+    flags |= 0x2000;
+  if (o.seq)
+    flags |= 0x1000;
+  put16(b, flags);
+  put16(b, proto);
+  if (o.checksum)
+    put32(b, 0);
+  if (o.key)
+    put32(b, o.key_value);
+  if (o.seq)
+    put32(b, 7);
+  return b;
+}
+// ERSPAN type II header (after GRE with the S bit, proto 0x88be).
+inline buf erspan2(uint16_t session, uint16_t vlan = 0) {
+  buf b;
+  put16(b, 0x1000 | (vlan & 0x0fff));
+  put16(b, session & 0x03ff);
+  put32(b, 0);
+  return b;
+}
+// ERSPAN type III header (proto 0x22eb); frame type 0 Ethernet or 2 IP.
+inline buf erspan3(uint16_t session, bool platform, uint8_t frame_type = 0,
+                   uint16_t vlan = 0) {
+  buf b;
+  put16(b, 0x2000 | (vlan & 0x0fff));
+  put16(b, session & 0x03ff);
+  put32(b, 0x01020304); // timestamp
+  put16(b, 0);          // SGT
+  b.push_back(static_cast<uint8_t>((frame_type & 0x1f) << 2));
+  b.push_back(platform ? 1 : 0);
+  if (platform)
+    put32(b, 0x0c000000), put32(b, 0);
+  return b;
+}
+inline buf vxlan_hdr(uint32_t vni, uint8_t flags = 0x08) {
+  buf b{flags, 0, 0, 0};
+  put32(b, vni << 8);
+  return b;
+}
+inline buf vxlan_gpe_hdr(uint32_t vni, uint8_t next_proto) {
+  buf b{0x0c, 0, 0, next_proto};
+  put32(b, vni << 8);
+  return b;
+}
+inline buf geneve_hdr(uint32_t vni, uint16_t proto, size_t option_words = 0) {
+  buf b{static_cast<uint8_t>(option_words & 0x3f), 0};
+  put16(b, proto);
+  put32(b, vni << 8);
+  for (size_t i = 0; i < option_words; ++i)
+    put32(b, 0x01020304);
+  return b;
+}
+// GTP-U v1; with_seq adds the sequence/N-PDU/next-extension word, ext adds a
+// PDU session container extension header (4 bytes).
+inline buf gtpu_hdr(uint32_t teid, size_t inner_len, uint8_t type = 0xff,
+                    bool with_seq = false, bool ext = false) {
+  buf b;
+  uint8_t f = 0x30;
+  if (with_seq || ext)
+    f |= ext ? 0x04 : 0x02;
+  b.push_back(f);
+  b.push_back(type);
+  const size_t opt = (with_seq || ext) ? 4 + (ext ? 4 : 0) : 0;
+  put16(b, static_cast<uint32_t>(inner_len + opt));
+  put32(b, teid);
+  if (with_seq || ext) {
+    put16(b, 1);
+    b.push_back(0);
+    b.push_back(ext ? 0x85 : 0);
+    if (ext) {
+      b.push_back(1); // length in 4-byte units
+      b.push_back(0x10);
+      b.push_back(0x09);
+      b.push_back(0); // no next extension
+    }
+  }
+  return b;
+}
+// L2TPv2 data header with the length bit and PPP (ff 03 + protocol).
+inline buf l2tp_ppp(uint16_t ppp_proto, size_t inner_len, bool control = false) {
+  buf b;
+  put16(b, (control ? 0xc802 : 0x4002));
+  put16(b, static_cast<uint32_t>(inner_len + (control ? 16 : 12)));
+  put16(b, 11); // tunnel id
+  put16(b, 22); // session id
+  if (control)
+    put32(b, 0);
+  b.push_back(0xff);
+  b.push_back(0x03);
+  put16(b, ppp_proto);
+  return b;
 }
 
 } // namespace mp_test

@@ -63,6 +63,13 @@ struct fixture {
   }
 };
 
+std::vector<uint32_t> out_seqs(const fixture& f) {
+  std::vector<uint32_t> v;
+  for (const auto& r : f.out)
+    v.push_back(r.tcp_seq);
+  return v;
+}
+
 std::string get(const std::string& path, const std::string& host = "example.com") {
   return "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n";
 }
@@ -118,6 +125,60 @@ TEST_CASE("method codes: GET POST PUT DELETE, others 0 with the name kept") {
   CHECK(r[3]->method_name() == "PROPFIND");
   CHECK(r[4]->method_name() == "M-SEARCH");
   CHECK(r[4]->path() == "*");
+}
+
+TEST_CASE("every RFC 9110 method token is a request: name as sent, METHOD 0, counted") {
+  fixture f;
+  const std::string stream = "MKCALENDAR /cal/ HTTP/1.1\r\nHost: h\r\n\r\n"
+                             "QUERY /q HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}"
+                             "SOURCE /live.mp3 HTTP/1.0\r\n\r\n"
+                             "get /lower HTTP/1.1\r\n\r\n"
+                             "X-MS-ENUMATTS /x HTTP/1.1\r\n\r\n"
+                             "!#$%&'*+-.^_`|~09az /tchar HTTP/1.1\r\n\r\n"
+                             "GET /last HTTP/1.1\r\n\r\n";
+  f.send(c2s, stream);
+  auto r = f.requests();
+  REQUIRE(r.size() == 7);
+  const char* names[] = {"MKCALENDAR", "QUERY", "SOURCE", "get", "X-MS-ENUMATTS",
+                         "!#$%&'*+-.^_`|~09az", "GET"};
+  const char* paths[] = {"/cal/", "/q", "/live.mp3", "/lower", "/x", "/tchar", "/last"};
+  for (size_t i = 0; i < 7; ++i) {
+    CAPTURE(i);
+    CHECK(r[i]->method_name() == names[i]);
+    CHECK(r[i]->path() == paths[i]);
+    CHECK(r[i]->method() == (i == 6 ? 1u : 0u)); // "get" is not GET (RFC 9110 §9.1)
+  }
+  CHECK(r[1]->http_version() == "HTTP/1.1");
+  CHECK(r[2]->http_version() == "HTTP/1.0");
+  CHECK(f.counters.extra[requests_extension_method] == 5);
+
+  // Pipelined, split into two segments at every byte: the same records.
+  for (size_t cut = 1; cut < stream.size(); ++cut) {
+    CAPTURE(cut);
+    fixture g;
+    g.send(c2s, stream.substr(0, cut));
+    g.send(c2s, stream.substr(cut));
+    auto q = g.requests();
+    REQUIRE(q.size() == 7);
+    for (size_t i = 0; i < 7; ++i)
+      CHECK(q[i]->method_name() == names[i]);
+    CHECK(out_seqs(g) == out_seqs(f));
+  }
+}
+
+TEST_CASE("what is no method token gives no request") {
+  fixture f;
+  f.send(c2s, "(GET) /a HTTP/1.1\r\n\r\n" + std::string(65, 'M') + " /b HTTP/1.1\r\n\r\n"
+              "GET\t/c HTTP/1.1\r\n\r\nFOO /d RTSP/1.0\r\n\r\n" + get("/ok"));
+  CHECK(f.paths() == std::vector<std::string>{"/ok"});
+}
+
+TEST_CASE("the HTTP/2 preface is no request: parsing stops") {
+  fixture f;
+  f.send(c2s, std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x12\x04", 22) + get("/x"));
+  CHECK(f.requests().empty());
+  CHECK(f.p->state() == parser_state::done);
+  CHECK(f.counters.extra[h2_prefaces] == 1);
 }
 
 TEST_CASE("header names are case-insensitive, values trimmed, no space needed") {
@@ -513,8 +574,28 @@ TEST_CASE("probe: request lines and status lines, not SIP/RTSP or junk") {
   CHECK_FALSE(probe("INVITE sip:bob@example.com SIP/2.0\r\n"));
   CHECK_FALSE(probe("SIP/2.0 200 OK\r\n"));
   CHECK_FALSE(probe("HTTP/2.0 200\r\n"));
-  CHECK_FALSE(probe("GETX / HTTP/1.1\r\n"));
-  CHECK_FALSE(probe("get / HTTP/1.1\r\n"));
+  // Any other method token: only a whole line, token SP target SP HTTP/1.x.
+  CHECK(probe("GETX / HTTP/1.1\r\n"));
+  CHECK(probe("get / HTTP/1.1\r\n"));
+  CHECK(probe("MKCALENDAR /cal/ HTTP/1.1\r\n"));
+  CHECK(probe("QUERY /search HTTP/1.1\r\nHost: h\r\n"));
+  CHECK(probe("X-MS-ENUMATTS http://h/x HTTP/1.0\n"));
+  CHECK(probe("FOO h.example:443 HTTP/1.1\r\n"));
+  CHECK_FALSE(probe("GETX / HTTP/1.1"));         // line not complete
+  CHECK_FALSE(probe("GETX /"));
+  CHECK_FALSE(probe("GETX / HTTP/2.0\r\n"));     // strict version
+  CHECK_FALSE(probe("GETX / HTTP/1.2\r\n"));
+  CHECK_FALSE(probe("GETX / http/1.1\r\n"));
+  CHECK_FALSE(probe("GETX  / HTTP/1.1\r\n"));    // single spaces only
+  CHECK_FALSE(probe("GETX / HTTP/1.1 \r\n"));
+  CHECK_FALSE(probe("220 ready for HTTP/1.1\r\n")); // four words
+  CHECK_FALSE(probe("NICK bar HTTP/1.1\r\n"));   // target of no request-target form
+  CHECK_FALSE(probe("DESCRIBE rtsp://cam/s RTSP/1.0\r\n"));
+  CHECK_FALSE(probe("REGISTER sip:example.com SIP/2.0\r\n"));
+  CHECK_FALSE(probe("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+  CHECK_FALSE(probe("(GET) / HTTP/1.1\r\n"));    // not a token
+  CHECK_FALSE(probe(std::string(65, 'A') + " / HTTP/1.1\r\n")); // over max_method
+  CHECK(probe(std::string(64, 'A') + " / HTTP/1.1\r\n"));
   CHECK_FALSE(probe("\x16\x03\x01\x02\x00\x01"));
   CHECK_FALSE(probe("GE"));
   CHECK_FALSE(http_probe(nullptr, 0, c2s));

@@ -84,6 +84,8 @@ TEST_CASE("client literals, AUTHENTICATE PLAIN, STARTTLS") {
   f.send(s2c, "c OK\r\n");
   CHECK(f.p->account() == "tom");
   f.send(c2s, "d AUTHENTICATE PLAIN AGFubgB4\r\n"); // SASL-IR: \0ann\0x
+  CHECK(f.p->account() == "tom"); // not before the server accepts it
+  f.send(s2c, "d OK\r\n");
   CHECK(f.p->account() == "ann");
   f.send(c2s, ". STARTTLS\r\n");
   f.send(s2c, ". OK Begin TLS negotiation now\r\n");
@@ -129,4 +131,163 @@ TEST_CASE("message sections") {
   const std::string g = "* OK IMAP ready\r\n";
   CHECK(imap_probe(reinterpret_cast<const uint8_t*>(g.data()), g.size(), s2c));
   CHECK_FALSE(imap_probe(reinterpret_cast<const uint8_t*>("+OK"), 3, s2c));
+}
+
+// ---- LOGIN and AUTHENTICATE as clients send them ------------------------------
+// Conversations with dovecot 2.3's greeting and replies, each replayed with
+// every message cut at every byte position.
+
+namespace {
+
+using sasl::outcome;
+using test::script;
+
+const std::string dovecot_greeting =
+    "* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS "
+    "AUTH=PLAIN AUTH=LOGIN] Dovecot (Debian) ready.\r\n";
+const std::string body_no_to = "From: bob@example.org\r\nSubject: hi\r\n\r\nhello\r\n";
+
+script fetch_after_login() {
+  return {{c2s, "A9 SELECT INBOX\r\n"},
+          {s2c, "* 1 EXISTS\r\n* OK [UIDVALIDITY 1700000000] UIDs valid\r\n"
+                "A9 OK [READ-WRITE] Select completed.\r\n"},
+          {c2s, "A10 FETCH 1 BODY.PEEK[]\r\n"},
+          {s2c, "* 1 FETCH (BODY[] {" + std::to_string(body_no_to.size()) + "}\r\n" +
+                    body_no_to + ")\r\nA10 OK Fetch completed.\r\n"},
+          {c2s, "A11 LOGOUT\r\n"},
+          {s2c, "* BYE Logging out\r\nA11 OK Logout completed.\r\n"}};
+}
+
+struct expected_login {
+  std::string mechanism, user, password;
+  outcome result;
+  std::string account;
+};
+
+void check_login(const script& login, const expected_login& want) {
+  script s = {{s2c, dovecot_greeting}};
+  s.insert(s.end(), login.begin(), login.end());
+  for (const auto& t : fetch_after_login())
+    s.push_back(t);
+  // split == longest + 1: every byte in a segment of its own.
+  for (size_t split = 0; split <= test::longest(s) + 1; ++split) {
+    CAPTURE(split);
+    fixture f;
+    if (split > test::longest(s))
+      for (const auto& t : s)
+        f.send(t.dir, t.text, 1);
+    else
+      test::play(f, s, split);
+    f.p->finish(9, f.out);
+    CHECK(f.p->state() == parser_state::confirmed);
+    CHECK(f.p->logins() == 1);
+    const auto& l = f.p->last_login();
+    CHECK(l.mechanism == want.mechanism);
+    CHECK(l.user == want.user);
+    CHECK(l.password == want.password);
+    CHECK(l.result == want.result);
+    CHECK(f.p->account() == want.account);
+    REQUIRE(f.out.size() == 1);
+    CHECK(f.mail(0).mail_receiver() == want.account);
+    CHECK(f.mail(0).mail_sender() == "bob@example.org");
+    CHECK(f.mail(0).mail_protocol() == 2);
+  }
+}
+
+} // namespace
+
+TEST_CASE("curl imap:// LOGIN with atoms after CAPABILITY") {
+  check_login({{c2s, "A001 CAPABILITY\r\n"},
+               {s2c, "* CAPABILITY IMAP4rev1 SASL-IR LITERAL+ STARTTLS AUTH=PLAIN AUTH=LOGIN\r\n"
+                     "A001 OK Pre-login capabilities listed, post-login capabilities have more.\r\n"},
+               {c2s, "A002 LOGIN alice s3cret\r\n"},
+               {s2c, "A002 OK [CAPABILITY IMAP4rev1 IDLE] Logged in\r\n"}},
+              {"LOGIN", "alice", "s3cret", outcome::accepted, "alice"});
+}
+
+TEST_CASE("mutt LOGIN with quoted strings and escapes") {
+  check_login({{c2s, "a0001 LOGIN \"alice\" \"s3 \\\"cr\\\\et\"\r\n"},
+               {s2c, "a0001 OK Logged in\r\n"}},
+              {"LOGIN", "alice", "s3 \"cr\\et", outcome::accepted, "alice"});
+}
+
+TEST_CASE("LOGIN with synchronizing literals and with LITERAL+") {
+  check_login({{c2s, "a LOGIN {5}\r\n"}, {s2c, "+ Ready for literal data\r\n"},
+               {c2s, "alice {7}\r\n"}, {s2c, "+ Ready for literal data\r\n"},
+               {c2s, "s3 cret\r\n"}, {s2c, "a OK Logged in\r\n"}},
+              {"LOGIN", "alice", "s3 cret", outcome::accepted, "alice"});
+  check_login({{c2s, "a LOGIN {5+}\r\nalice {6+}\r\ns3cret\r\n"}, {s2c, "a OK Logged in\r\n"}},
+              {"LOGIN", "alice", "s3cret", outcome::accepted, "alice"});
+}
+
+TEST_CASE("curl --login-options AUTH=PLAIN with SASL-IR, and Thunderbird without it") {
+  check_login({{c2s, "A002 AUTHENTICATE PLAIN AGFsaWNlAHMzY3JldA==\r\n"},
+               {s2c, "A002 OK [CAPABILITY IMAP4rev1] Logged in\r\n"}},
+              {"PLAIN", "alice", "s3cret", outcome::accepted, "alice"});
+  check_login({{c2s, "2 authenticate PLAIN\r\n"}, {s2c, "+ \r\n"},
+               {c2s, "AGFsaWNlAHMzY3JldA==\r\n"}, {s2c, "2 OK Logged in\r\n"}},
+              {"PLAIN", "alice", "s3cret", outcome::accepted, "alice"});
+}
+
+TEST_CASE("AUTHENTICATE PLAIN with an empty initial response ('=') then the credentials") {
+  check_login({{c2s, "A002 AUTHENTICATE PLAIN =\r\n"}, {s2c, "+ \r\n"},
+               {c2s, "AGFsaWNlAHMzY3JldA==\r\n"}, {s2c, "A002 OK Logged in\r\n"}},
+              {"PLAIN", "alice", "s3cret", outcome::accepted, "alice"});
+}
+
+TEST_CASE("AUTHENTICATE LOGIN: user and password answer the prompts") {
+  check_login({{c2s, "A002 AUTHENTICATE LOGIN\r\n"}, {s2c, "+ VXNlcm5hbWU6\r\n"},
+               {c2s, "YWxpY2U=\r\n"}, {s2c, "+ UGFzc3dvcmQ6\r\n"}, {c2s, "czNjcmV0\r\n"},
+               {s2c, "A002 OK Logged in\r\n"}},
+              {"LOGIN", "alice", "s3cret", outcome::accepted, "alice"});
+}
+
+TEST_CASE("rejected and cancelled logins do not name the account") {
+  const script s = {{s2c, dovecot_greeting},
+                    {c2s, "A1 LOGIN bob wrong\r\n"},
+                    {s2c, "A1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"},
+                    {c2s, "A2 AUTHENTICATE PLAIN\r\n"},
+                    {s2c, "+ \r\n"},
+                    {c2s, "*\r\n"},
+                    {s2c, "A2 BAD Authentication aborted by client.\r\n"},
+                    {c2s, "A3 NOOP\r\n"},
+                    {s2c, "A3 OK NOOP completed.\r\n"}};
+  for (size_t split = 0; split <= test::longest(s); ++split) {
+    CAPTURE(split);
+    fixture f;
+    test::play(f, s, split);
+    CHECK(f.p->logins() == 2);
+    CHECK(f.p->last_login().mechanism == "PLAIN");
+    CHECK(f.p->last_login().result == outcome::cancelled);
+    CHECK(f.p->account().empty());
+    CHECK(f.p->state() == parser_state::confirmed);
+  }
+  fixture g;
+  test::play(g, {{s2c, dovecot_greeting}, {c2s, "A1 LOGIN bob wrong\r\n"},
+                 {s2c, "A1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n"}});
+  CHECK(g.p->last_login().user == "bob");
+  CHECK(g.p->last_login().password == "wrong");
+  CHECK(g.p->last_login().result == outcome::rejected);
+}
+
+TEST_CASE("a client literal longer than max_field keeps its argument slot") {
+  fixture f;
+  f.opts.max_field = 8;
+  f.reset();
+  test::play(f, {{s2c, dovecot_greeting}, {c2s, "a LOGIN {12+}\r\nalice-longer pw\r\n"},
+                 {s2c, "a OK Logged in\r\n"}});
+  CHECK(f.p->last_login().user == "alice-lo");
+  CHECK(f.p->last_login().password == "pw");
+}
+
+TEST_CASE("an AUTHENTICATE whose answer is lost does not swallow later commands") {
+  fixture f;
+  test::play(f, {{s2c, dovecot_greeting}, {c2s, "A1 AUTHENTICATE GSSAPI\r\n"}, {s2c, "+ \r\n"}});
+  f.p->gap(s2c, 30);
+  std::string lines;
+  for (int i = 0; i < 8; ++i)
+    lines += "YWJj\r\n";
+  test::play(f, {{c2s, lines + "A2 LOGIN carol pw\r\n"}, {s2c, "A2 OK Logged in\r\n"}});
+  CHECK(f.counters.limit_hits >= 1);
+  CHECK(f.p->account() == "carol");
 }

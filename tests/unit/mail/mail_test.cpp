@@ -9,6 +9,7 @@
 #include "parsers/mail/line_buffer.hpp"
 #include "parsers/mail/mail_message.hpp"
 #include "parsers/mail/sasl.hpp"
+#include "parsers/mail/sasl_exchange.hpp"
 
 using namespace metaprobe;
 
@@ -144,4 +145,85 @@ TEST_CASE("sasl helpers") {
   CHECK(sasl::digest_md5_username("realm=\"x\",nonce=\"y\"").empty());
   CHECK(sasl::scram_username("n,,n=us=2Cer,r=abc") == "us,er");
   CHECK(sasl::scram_username("garbage").empty());
+}
+
+TEST_CASE("sasl::exchange: what each mechanism yields") {
+  using sasl::outcome;
+  sasl::exchange x(4096);
+  // PLAIN: authcid and password; an empty authcid falls back to the authzid.
+  x.start("plain");
+  CHECK(x.response("AGFsaWNlAHMzY3JldA=="));
+  CHECK(x.attempt().mechanism == "PLAIN");
+  CHECK(x.attempt().user == "alice");
+  CHECK(x.attempt().password == "s3cret");
+  x.start("PLAIN");
+  x.response("YWRtaW4AAHB3"); // admin\0\0pw
+  CHECK(x.attempt().user == "admin");
+  // PLAIN with a malformed message (one NUL) and non-base64 text: nothing.
+  x.start("PLAIN");
+  x.response("YWxpY2UAcHc="); // alice\0pw
+  x.response("!!!");
+  CHECK(x.attempt().user.empty());
+  CHECK(x.attempt().responses == 2);
+  // LOGIN: prompts decide; without prompts, order does.
+  x.start("LOGIN");
+  x.challenge("UGFzc3dvcmQ6"); // "Password:" first (odd server)
+  x.response("czNjcmV0");
+  x.challenge("VXNlcm5hbWU6");
+  x.response("YWxpY2U=");
+  CHECK(x.attempt().user == "alice");
+  CHECK(x.attempt().password == "s3cret");
+  x.start("LOGIN");
+  x.challenge("");
+  x.response("YWxpY2U=");
+  x.challenge("");
+  x.response("czNjcmV0");
+  CHECK(x.attempt().user == "alice");
+  CHECK(x.attempt().password == "s3cret");
+  // CRAM-MD5 (RFC 2195 §2 example).
+  x.start("CRAM-MD5");
+  x.challenge("PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+");
+  x.response("dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw");
+  CHECK(x.attempt().user == "tim");
+  CHECK(x.attempt().password.empty());
+  // DIGEST-MD5 (RFC 2831 §4 example response).
+  x.start("DIGEST-MD5");
+  x.response("Y2hhcnNldD11dGYtOCx1c2VybmFtZT0iY2hyaXMiLHJlYWxtPSJlbHdvb2QuaW5ub3NvZnQuY29tIi"
+             "xub25jZT0iT0E2TUc5dEVRR20yaGgiLG5jPTAwMDAwMDAxLGNub25jZT0iT0E2TUhYaDZWcVRyUmsi"
+             "LGRpZ2VzdC11cmk9ImltYXAvZWx3b29kLmlubm9zb2Z0LmNvbSIscmVzcG9uc2U9ZDM4OGRhZDkwZD"
+             "RiYmQ3NjBhMTUyMzIxZjIxNDNhZjcscW9wPWF1dGg=");
+  CHECK(x.attempt().user == "chris");
+  // SCRAM (RFC 5802 §5 example client-first).
+  x.start("SCRAM-SHA-256");
+  x.response("biwsbj11c2VyLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdM");
+  CHECK(x.attempt().user == "user");
+  // OAUTHBEARER: the GS2 authzid, "=2C" decoded.
+  x.start("OAUTHBEARER");
+  x.response("bixhPXVzPTJDZXJAZXhhbXBsZS5jb20sAWF1dGg9QmVhcmVyIHgBAQ==");
+  CHECK(x.attempt().user == "us,er@example.com");
+  CHECK(x.attempt().password.empty());
+  // EXTERNAL with "=" (empty initial response): no user.
+  x.start("EXTERNAL");
+  CHECK(x.response("="));
+  CHECK(x.attempt().user.empty());
+  // "*" cancels.
+  x.start("GSSAPI");
+  CHECK_FALSE(x.response(" * "));
+  CHECK(x.attempt().result == outcome::cancelled);
+}
+
+TEST_CASE("sasl::exchange: limits") {
+  sasl::exchange x(4);
+  x.start("PLAIN");
+  x.response("AGFsaWNlAHMzY3JldA==");
+  CHECK(x.attempt().user == "alic");
+  CHECK(x.attempt().password == "s3cr");
+  CHECK(x.truncated() == 2);
+  // A response far longer than max_decoded is cut, never grown without bound.
+  sasl::exchange y(1 << 20);
+  y.start("LOGIN");
+  y.response(std::string(100000, 'Q'));
+  CHECK(y.attempt().user.size() == sasl::exchange::max_decoded);
+  CHECK(sasl::icontains("Enter PASSWORD:", "pass"));
+  CHECK_FALSE(sasl::icontains("pa", "pass"));
 }

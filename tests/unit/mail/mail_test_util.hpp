@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "parsers/parser.hpp"
 #include "parsers/registry.hpp"
@@ -53,5 +54,39 @@ struct stream_fixture {
   }
   const v1::Mail& mail(size_t i) const { return out.at(i).record.mail(); }
 };
+
+} // namespace metaprobe::test
+
+namespace metaprobe::test {
+
+// One message of a recorded conversation.
+struct turn {
+  direction dir;
+  std::string text;
+};
+using script = std::vector<turn>;
+
+// Plays `s` into `f`, each message cut into two segments at byte `split`
+// (0 or past the end: one segment), so that every line is tried split at
+// every position.
+template <class Fixture>
+void play(Fixture& f, const script& s, size_t split = 0) {
+  for (const turn& t : s) {
+    if (split == 0 || split >= t.text.size()) {
+      f.send(t.dir, t.text);
+    } else {
+      f.send(t.dir, t.text.substr(0, split));
+      f.send(t.dir, t.text.substr(split));
+    }
+  }
+}
+
+// The longest message of `s` (the split positions a test walks).
+inline size_t longest(const script& s) {
+  size_t n = 0;
+  for (const turn& t : s)
+    n = std::max(n, t.text.size());
+  return n;
+}
 
 } // namespace metaprobe::test
