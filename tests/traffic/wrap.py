@@ -11,7 +11,9 @@ The input captures are merged in time order; every output is
 DIR/wrap-<name>.pcap, plus DIR/wrap-none.pcap (the merged input as is) and
 DIR/manifest.json: per output the decapsulation layers it holds and how
 many packets each layer wraps (`layers`: {"gre": N}; what the capture's
-decap.<kind> counters must show), the inner packets it carries (`family`:
+decap.<kind> counters must show), how many outer datagrams went out as
+IPv4 fragments (`fragmented`: those open after reassembly, counted in
+classifier.<w>.reassembled_tunnels), the inner packets it carries (`family`:
 all, ipv4 or ipv6: an IPv4 outer header carries only IPv6 in 6in4, ...),
 extra appliance settings (`sets`), and whether records are expected at
 all (`records`: false for a nesting deeper than the decoder's bound).
@@ -69,6 +71,7 @@ class out:
         self.name, self.family, self.sets, self.records, self.note = name, family, list(sets), records, note
         self.pkts = []
         self.layers = {}
+        self.fragmented = 0   # outer datagrams sent as IPv4 fragments
         self.linktype = DLT_EN10MB
 
     def add(self, pkt, t, *kinds):
@@ -405,6 +408,7 @@ def _fragmented(name, frames, make, kinds, note):
         if p is None:
             continue
         pieces = fragment(p[IP], fragsize=400) if len(p[IP]) > 420 else [p[IP]]
+        o.fragmented += len(pieces) > 1
         for j, frag in enumerate(pieces):
             e = Ether(src=MAC_A, dst=MAC_B) / frag
             e.time = f.time
@@ -427,10 +431,23 @@ def gre_fragmented(frames):
     return _fragmented("gre-fragmented", frames, make, ("gre",), "GRE")
 
 
+def gre_inner_fragmented(frames):
+    o = out("gre-inner-fragmented", note="GRE carrying IPv4 packets fragmented at 400 bytes (inner fragments)")
+    for f in frames:
+        x = l3(f)
+        if not x:
+            continue
+        pieces = [bytes(p) for p in fragment(f[IP], fragsize=400)] if x[0] == ETH_IP4 and len(x[1]) > 420 else [x[1]]
+        for piece in pieces:
+            o.add(outer4(47) / GRE(proto=x[0]) / Raw(piece), f.time, "gre")
+    return o
+
+
 WRAPPERS = [gre_plain, gre_key, gre_csum_seq, gre_ipv6_outer, gretap, nvgre, gre_mpls, gretap_qinq,
             erspan1, erspan2, erspan3, erspan3_platform, erspan3_ipv6, erspan3_platform_ipv6,
             vxlan, vxlan_port, vxlan_mpls, vxlan_gpe, geneve, gtpu, gtpu_seq, gtpu_ext_echo, l2tp, teredo,
-            ipip, sit, ip_in_ipv6, pppoe, sll, sll2, nested, too_deep, vxlan_fragmented, gre_fragmented]
+            ipip, sit, ip_in_ipv6, pppoe, sll, sll2, nested, too_deep, vxlan_fragmented, gre_fragmented,
+            gre_inner_fragmented]
 
 
 def read_frames(paths):
@@ -469,6 +486,7 @@ def main(argv=None):
         write(d / f"wrap-{o.name}.pcap", o.pkts, o.linktype)
         manifest.append({"name": o.name, "file": f"wrap-{o.name}.pcap", "layers": o.layers, "family": o.family,
                          "sets": o.sets, "records": o.records, "note": o.note, "packets": len(o.pkts),
+                         "fragmented": o.fragmented,
                          "function": fn.__name__})
     (d / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return 0
