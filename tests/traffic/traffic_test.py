@@ -419,6 +419,23 @@ def compare_tunnels(args, setdir: Path, made: Dict[str, List[str]], res: cases, 
         if bad_counters:
             why += "; " + ", ".join(bad_counters)
         res.add(name, not diffs and not bad_counters, why)
+    # Negative controls: with a kind turned off (`decap`), the same capture
+    # gives none of the inner records and no counter of that kind: the
+    # comparisons above would see a decoder that does not open tunnels.
+    for wrap_name, kind, setting in (("gre", "gre", "decap=none"), ("vxlan", "vxlan", "decap=all,-vxlan")):
+        m = next((x for x in manifest if x["name"] == wrap_name), None)
+        if m is None:
+            continue
+        name = f"tunnel.{wrap_name}.{setting.replace('=', '-').replace(',', '')}"
+        records, counters, err = run_metaprobe(args, wdir / m["file"], [setting])
+        if err:
+            res.add(name, False, err)
+            continue
+        got = normalised(records)
+        n = sum(sum(c.values()) for c in got.values())
+        have = counters.get(f"capture.decap.{kind}", 0)
+        res.add(name, n == 0 and have == 0,
+                f"{setting}: {n} inner records (expected 0), capture.decap.{kind}={have} (expected 0)")
 
 
 # ---------------------------------------------------------------- main
