@@ -962,6 +962,14 @@ bool decapsulate(walk& w, decode_status& st) {
     t.events |= tunnel_context::ev_depth_exceeded;
     return false;
   }
+  // A UDP tunnel is found by its port: when what it carries does not decode,
+  // the packet is put back as the UDP packet it also is (a flow that merely
+  // uses the port must not lose packets).
+  const bool by_port = out.l4_proto == ipproto_udp;
+  decoded_packet saved_out;
+  walk saved_w = w;
+  if (by_port)
+    std::memcpy(static_cast<void*>(&saved_out), &out, sizeof out);
   // The identity of this layer: its IP address pair (symmetric), its kind
   // and, where both directions share it, its key.
   const uint32_t pair = hash_words(w.a0, w.a1, w.b0, w.b1, out.ip_version, 0, 0, 0);
@@ -991,14 +999,6 @@ bool decapsulate(walk& w, decode_status& st) {
     t.erspan_session = h.erspan_session;
     t.erspan_vlan = h.erspan_vlan;
   }
-  // A UDP tunnel is found by its port: when what it carries does not decode,
-  // the packet is put back as the UDP packet it also is (a flow that merely
-  // uses the port must not lose packets).
-  const bool by_port = out.l4_proto == ipproto_udp;
-  decoded_packet saved_out;
-  walk saved_w = w;
-  if (by_port)
-    std::memcpy(static_cast<void*>(&saved_out), &out, sizeof out);
   // The inner packet ends where the tunnel's payload ends.
   const uint32_t wire_end = static_cast<uint32_t>(out.l3_off) + out.l3_wire_len;
   w.cap = h.end;
