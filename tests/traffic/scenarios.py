@@ -10,7 +10,6 @@ failed (a client failing is reported, the capture is compared anyway).
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
