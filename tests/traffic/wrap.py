@@ -13,7 +13,9 @@ DIR/manifest.json: per output the decapsulation layers it holds and how
 many packets each layer wraps (`layers`: {"gre": N}; what the capture's
 decap.<kind> counters must show), how many outer datagrams went out as
 IPv4 fragments (`fragmented`: those open after reassembly, counted in
-classifier.<w>.reassembled_tunnels), the inner packets it carries (`family`:
+classifier.<w>.reassembled_tunnels), how many input frames are not IP
+(`non_ip_frames`: ARP, carried only by encapsulations with inner
+Ethernet), the inner packets it carries (`family`:
 all, ipv4 or ipv6: an IPv4 outer header carries only IPv6 in 6in4, ...),
 extra appliance settings (`sets`), and whether records are expected at
 all (`records`: false for a nesting deeper than the decoder's bound).
@@ -479,6 +481,7 @@ def main(argv=None):
     frames = read_frames(a.inputs)
     write(d / "wrap-none.pcap", frames, DLT_EN10MB)
     manifest = []
+    non_ip = sum(1 for f in frames if l3(f) is None)   # ARP, ...: carried only with inner Ethernet
     for fn in WRAPPERS:
         o = fn(frames)
         if a.only and o.name not in a.only:
@@ -486,7 +489,7 @@ def main(argv=None):
         write(d / f"wrap-{o.name}.pcap", o.pkts, o.linktype)
         manifest.append({"name": o.name, "file": f"wrap-{o.name}.pcap", "layers": o.layers, "family": o.family,
                          "sets": o.sets, "records": o.records, "note": o.note, "packets": len(o.pkts),
-                         "fragmented": o.fragmented,
+                         "fragmented": o.fragmented, "non_ip_frames": non_ip,
                          "function": fn.__name__})
     (d / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return 0
