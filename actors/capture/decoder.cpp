@@ -1023,7 +1023,11 @@ bool decapsulate(walk& w, decode_status& st) {
     st = decode_ppp(w, h.off);
     break;
   }
-  if (by_port && st != decode_status::ok) {
+  // What the tunnel carries may legitimately be something other than IP
+  // (ARP in VXLAN): only a cut or broken inner packet, or an L2TP payload
+  // that is not IP (LCP, or no L2TP at all), puts the UDP packet back.
+  if (by_port && (st == decode_status::truncated || st == decode_status::malformed ||
+                  (st == decode_status::non_ip && h.kind == decap_kind::l2tp))) {
     std::memcpy(static_cast<void*>(&out), &saved_out, sizeof out);
     w.cap = saved_w.cap;
     w.wire = saved_w.wire;

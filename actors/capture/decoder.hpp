@@ -100,8 +100,9 @@
 // A header that does not validate leaves the packet as it is (an ordinary
 // UDP/GRE/IP packet). A GRE or IP-in-IP tunnel whose inner packet is cut or
 // broken gives the inner status (truncated, malformed, non_ip); a UDP tunnel
-// (found by its port) whose inner packet does not decode stays the UDP
-// packet it also is, with ev_bad_inner. The inner
+// (found by its port) whose inner packet is cut or broken (or, for L2TP, not
+// IP) stays the UDP packet it also is, with ev_bad_inner; non-IP inside the
+// other UDP tunnels (ARP in VXLAN) is non_ip. The inner
 // packet ends where the tunnel payload ends (bytes after it are not inner
 // data). A fragmented outer packet is not opened: IP reassembly
 // (decode_reassembled) opens it.

@@ -17,6 +17,7 @@ are refused (exit 2).
 
 import struct
 import sys
+import zlib
 
 OUTER_MAC = bytes.fromhex("02000000aa0102000000aa02") + b"\x08\x00"
 SRC, DST = bytes([198, 51, 100, 1]), bytes([198, 51, 100, 2])
@@ -30,14 +31,17 @@ def ipv4_header(total: int, proto: int, ident: int) -> bytes:
     return h[:10] + struct.pack("!H", ~s & 0xFFFF) + h[12:]
 
 
-def vxlan(frame_len: int, n: int) -> bytes:
+def vxlan(frame: bytes, frame_len: int, n: int) -> bytes:
+    # the source port is the entropy a VTEP derives from the inner flow
+    # (RFC 7348): here a hash of the inner frame's IPv4 address bytes
     udp_len = 8 + 8 + frame_len
+    sport = 49152 + (zlib.crc32(frame[26:34]) & 0x3FFF)
     return (OUTER_MAC + ipv4_header(20 + udp_len, 17, n) +
-            struct.pack("!HHHH", 49152 + (n & 0x3FFF), 4789, udp_len, 0) +
+            struct.pack("!HHHH", sport, 4789, udp_len, 0) +
             struct.pack("!BBHI", 0x08, 0, 0, 4242 << 8))
 
 
-def erspan(frame_len: int, n: int) -> bytes:
+def erspan(frame: bytes, frame_len: int, n: int) -> bytes:
     gre = struct.pack("!HHI", 0x1000, 0x88BE, n & 0xFFFFFFFF)
     ers = struct.pack("!HHI", 0x1000, 7, 0)
     return OUTER_MAC + ipv4_header(20 + len(gre) + len(ers) + frame_len, 47, n) + gre + ers
@@ -83,7 +87,7 @@ def main(argv) -> int:
             if orig + overhead > 65535:
                 print(f"wrap_pcap: record {n + 1}: {orig} bytes do not fit in a tunnel", file=sys.stderr)
                 return 2
-            outer = make(orig, n)
+            outer = make(frame, orig, n)
             dst.write(struct.pack(e + "IIII", sec, frac, incl + len(outer), orig + len(outer)))
             dst.write(outer)
             dst.write(frame)

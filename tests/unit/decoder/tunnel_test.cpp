@@ -249,6 +249,15 @@ TEST_CASE("VXLAN, VXLAN-GPE, Geneve") {
     CHECK(d.p.tunnel.vni == 4242);
     CHECK(std::memcmp(d.p.l2.src_mac, inner_src.data(), 6) == 0);
   }
+  SUBCASE("ARP inside VXLAN is not IP; a cut inner frame leaves the UDP packet") {
+    const decoded arp = decode(outer_udp(4789, vxlan_hdr(1) + eth(0x0806) + filler(28)));
+    CHECK(arp.p.status == decode_status::non_ip);
+    const decoded cut_inner = decode(outer_udp(4789, vxlan_hdr(1) + cut(inner_eth(), 20)));
+    CHECK(cut_inner.p.status == decode_status::ok);
+    CHECK(cut_inner.p.dport == 4789);
+    CHECK(cut_inner.p.tunnel.depth == 0);
+    CHECK(cut_inner.p.tunnel.events == tunnel_context::ev_bad_inner);
+  }
   SUBCASE("VXLAN without the I flag is not VXLAN") {
     check_untouched(outer_udp(4789, vxlan_hdr(1, 0) + inner_eth()), 17);
   }
