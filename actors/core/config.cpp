@@ -12,6 +12,8 @@
 #include <limits>
 #include <optional>
 
+#include "core/list_text.hpp"
+
 namespace metaprobe {
 
 namespace {
@@ -21,15 +23,6 @@ constexpr size_t max_reported_errors = 50;
 
 // ---- text helpers ----
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front()))
-    s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back()))
-    s.remove_suffix(1);
-  return s;
-}
 
 std::string lower(std::string_view s) {
   std::string r(s);
@@ -184,7 +177,7 @@ std::optional<double> parse_duration(std::string_view s, double bare_unit) {
   auto r = std::from_chars(s.data(), s.data() + n, v);
   if (r.ec != std::errc{} || r.ptr != s.data() + n || !std::isfinite(v))
     return std::nullopt;
-  std::string unit = lower(trim(s.substr(n)));
+  std::string unit = lower(trim_space(s.substr(n)));
   double mult;
   if (unit.empty())
     mult = bare_unit;
@@ -214,7 +207,7 @@ std::optional<uint64_t> parse_size(std::string_view s) {
   auto r = std::from_chars(s.data(), s.data() + n, v, 10);
   if (r.ec != std::errc{})
     return std::nullopt;
-  std::string unit = lower(trim(s.substr(n)));
+  std::string unit = lower(trim_space(s.substr(n)));
   int shift = 0;
   if (!unit.empty() && unit != "b") {
     switch (unit[0]) {
@@ -350,14 +343,14 @@ std::string parse_value(const key_spec& spec, const std::string& text, config::v
   }
   case key_type::endpoints: {
     v.eps.clear();
-    std::string_view all = trim(text);
+    std::string_view all = trim_space(text);
     if (all.empty())
       break;
     size_t start = 0;
     while (true) {
       size_t comma = all.find(',', start);
       std::string_view item =
-          trim(all.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+          trim_space(all.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
       if (item.empty())
         return "empty address in list '" + shown(text) + "'";
       endpoint ep;
@@ -381,14 +374,14 @@ std::string parse_value(const key_spec& spec, const std::string& text, config::v
   case key_type::format: {
     v.fields.clear();
     const auto& valid = text_format_fields(spec.format_kind);
-    if (trim(text).empty())
+    if (trim_space(text).empty())
       return "expected colon-separated fields (valid fields: " + join(valid, ", ") + ")";
-    std::string_view all = trim(text);
+    std::string_view all = trim_space(text);
     size_t start = 0;
     while (true) {
       size_t colon = all.find(':', start);
       std::string_view f =
-          trim(all.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start));
+          trim_space(all.substr(start, colon == std::string_view::npos ? std::string_view::npos : colon - start));
       if (f.empty())
         return "empty field in format '" + shown(text) + "'";
       if (std::find(valid.begin(), valid.end(), f) == valid.end())
@@ -580,7 +573,7 @@ config config::parse(std::string_view text, const std::string& source,
     ++line_no;
     std::string origin = source + ":" + std::to_string(line_no);
 
-    line = trim(line);
+    line = trim_space(line);
     if (line.empty() || line.front() == '#')
       continue;
     size_t eq = line.find('=');
@@ -588,13 +581,13 @@ config config::parse(std::string_view text, const std::string& source,
       errors.add(origin + ": expected key=value, got '" + shown(line) + "'");
       continue;
     }
-    std::string key(trim(line.substr(0, eq)));
+    std::string key(trim_space(line.substr(0, eq)));
     if (!valid_key_chars(key)) {
       errors.add(origin + ": bad key name '" + shown(key) +
                  "' (letters, digits, '_', '.' and '-' only)");
       continue;
     }
-    std::string_view rest = trim(line.substr(eq + 1));
+    std::string_view rest = trim_space(line.substr(eq + 1));
     std::string val;
     if (!rest.empty() && (rest.front() == '"' || rest.front() == '\'')) {
       char q = rest.front();
@@ -603,7 +596,7 @@ config config::parse(std::string_view text, const std::string& source,
         errors.add(origin + ": key '" + key + "': unterminated quote in value");
         continue;
       }
-      std::string_view after = trim(rest.substr(close + 1));
+      std::string_view after = trim_space(rest.substr(close + 1));
       if (!after.empty() && after.front() != '#') {
         errors.add(origin + ": key '" + key + "': unexpected text after quoted value: '" +
                    shown(after) + "'");
@@ -618,7 +611,7 @@ config config::parse(std::string_view text, const std::string& source,
           break;
         }
       }
-      val = std::string(trim(rest.substr(0, cut)));
+      val = std::string(trim_space(rest.substr(0, cut)));
     }
     auto [it, inserted] = first_line.emplace(key, line_no);
     if (!inserted) {
@@ -633,12 +626,12 @@ config config::parse(std::string_view text, const std::string& source,
   for (const auto& o : overrides) {
     std::string origin = "--set " + shown(o);
     size_t eq = o.find('=');
-    std::string key = eq == std::string::npos ? std::string{} : std::string(trim(std::string_view(o).substr(0, eq)));
+    std::string key = eq == std::string::npos ? std::string{} : std::string(trim_space(std::string_view(o).substr(0, eq)));
     if (eq == std::string::npos || !valid_key_chars(key)) {
       errors.add(origin + ": expected key=value");
       continue;
     }
-    std::string_view val = trim(std::string_view(o).substr(eq + 1));
+    std::string_view val = trim_space(std::string_view(o).substr(eq + 1));
     if (val.size() >= 2 && (val.front() == '"' || val.front() == '\'') && val.back() == val.front())
       val = val.substr(1, val.size() - 2);
     // The file must still be valid on its own: an override does not hide

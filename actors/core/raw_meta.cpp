@@ -5,6 +5,8 @@
 #include <array>
 #include <cctype>
 
+#include "core/list_text.hpp"
+
 namespace metaprobe {
 
 namespace {
@@ -33,13 +35,6 @@ constexpr std::string_view expected =
   "expected a comma-separated list of sip, ftp, smtp, pop3, imap, xmpp or their META_PROTO "
   "codes 3..8";
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
-    s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-    s.remove_suffix(1);
-  return s;
-}
 
 const meta_entry* find(std::string_view item) {
   std::string lower(item);
@@ -66,13 +61,13 @@ uint16_t meta_proto_of(app_protocol p) {
 }
 
 std::string parse_raw_meta_protocols(std::string_view text, std::vector<app_protocol>* out) {
-  text = trim(text);
+  text = trim_space(text);
   if (text.empty())
     return {};
   std::vector<app_protocol> got;
   while (true) {
     size_t comma = text.find(',');
-    std::string_view item = trim(text.substr(0, comma));
+    std::string_view item = trim_space(text.substr(0, comma));
     const meta_entry* e = find(item);
     if (!e)
       return "unknown protocol '" + std::string(item) + "'; " + std::string(expected);

@@ -2,21 +2,15 @@
 #include "parsers/mail/sasl_exchange.hpp"
 
 #include "parsers/common/field_text.hpp"
+#include "parsers/common/text_line.hpp"
 #include "parsers/mail/sasl.hpp"
 
 namespace metaprobe::sasl {
 
 namespace {
 
-char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
+using text::ascii_upper;
+using text::trim_ows;
 
 bool starts_with(std::string_view s, std::string_view p) {
   return s.size() >= p.size() && s.compare(0, p.size(), p) == 0;
@@ -68,7 +62,7 @@ bool icontains(std::string_view text, std::string_view word) {
     return false;
   for (size_t i = 0; i + word.size() <= text.size(); ++i) {
     size_t k = 0;
-    while (k < word.size() && upper(text[i + k]) == upper(word[k]))
+    while (k < word.size() && ascii_upper(text[i + k]) == ascii_upper(word[k]))
       ++k;
     if (k == word.size())
       return true;
@@ -81,7 +75,7 @@ void exchange::start(std::string_view mech) {
   mech = mech.substr(0, 40);
   a_.mechanism.reserve(mech.size());
   for (char c : mech)
-    a_.mechanism.push_back(upper(c));
+    a_.mechanism.push_back(ascii_upper(c));
   next_ = expect::unknown;
 }
 
@@ -94,7 +88,7 @@ void exchange::challenge(std::string_view b64) {
   if (a_.mechanism != "LOGIN")
     return;
   std::string prompt;
-  base64_decode(trim(b64), prompt, 256);
+  base64_decode(trim_ows(b64), prompt, 256);
   if (icontains(prompt, "pass"))
     next_ = expect::password;
   else if (icontains(prompt, "user") || icontains(prompt, "name"))
@@ -104,7 +98,7 @@ void exchange::challenge(std::string_view b64) {
 }
 
 bool exchange::response(std::string_view b64) {
-  b64 = trim(b64);
+  b64 = trim_ows(b64);
   if (b64 == "*") {
     a_.result = outcome::cancelled;
     return false;
