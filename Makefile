@@ -2,6 +2,7 @@
 # metaprobe: the two README commands and their helpers.
 #   make demo   installs dependencies, builds, runs the appliance on the bundled capture
 #   make test   installs dependencies, builds (Release and ASan+UBSan), runs ctest in both
+#               (the real-client traffic test, label traffic, in the Release run only)
 #   make test-docker  the compose stack in a private Docker engine (root; .ci/run)
 #   make bench  benchmark figures (not a test)
 SHELL := /bin/bash
@@ -42,7 +43,7 @@ test-release: build
 
 test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --output-on-failure -j$(JOBS) --timeout 900 -LE 'perf|docker'
+	  ctest --output-on-failure -j$(JOBS) --timeout 900 -LE 'perf|docker|traffic'
 
 test: test-release test-asan
 

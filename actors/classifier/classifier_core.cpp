@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/decap_config.hpp"
 #include "core/raw_meta.hpp"
 
 namespace metaprobe {
@@ -223,8 +224,11 @@ void classifier_core::handle_fragment(const decoded_packet& p, bool nested) {
     ++counters_.reassembled_bad;
     return;
   }
-  if (reasm_pkt_.tunnel.depth > p.tunnel.depth)
+  if (reasm_pkt_.tunnel.depth > p.tunnel.depth) {
     ++counters_.reassembled_tunnels;
+    for (uint8_t i = p.tunnel.depth; i < reasm_pkt_.tunnel.depth; ++i)
+      ++counters_.decap[reasm_pkt_.tunnel.kinds[i]];
+  }
   if (reasm_pkt_.is_fragment) {
     // A fragmented tunnel packet carrying a fragment of an inner datagram:
     // the inner fragment goes to reassembly in its turn (its bytes stay in
@@ -698,6 +702,8 @@ void classifier_core::publish_counters(stage_stats& stats, const std::string& pr
   stats.set(prefix + "reassembled", c.reassembled);
   stats.set(prefix + "reassembled_bad", c.reassembled_bad);
   stats.set(prefix + "reassembled_tunnels", c.reassembled_tunnels);
+  for (size_t i = 0; i < c.decap.size(); ++i)
+    stats.set(prefix + "decap." + to_string(static_cast<decap_kind>(i)), c.decap[i]);
   stats.set(prefix + "flows_active", table_.size());
   stats.set(prefix + "flows_created", c.flows_created);
   stats.set(prefix + "flows_ended.idle", c.flows_ended[static_cast<size_t>(flow_end_reason::idle)]);

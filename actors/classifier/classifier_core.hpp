@@ -139,6 +139,7 @@ struct classifier_counters {
   uint64_t reassembled = 0;       // datagrams completed by IP reassembly
   uint64_t reassembled_bad = 0;   // completed datagrams that did not decode
   uint64_t reassembled_tunnels = 0; // completed datagrams that opened a tunnel
+  std::array<uint64_t, decap_kind_count> decap{}; // ... their layers, by decap_kind
   uint64_t flows_created = 0;
   std::array<uint64_t, 6> flows_ended{}; // by flow_end_reason value (active = reports)
   uint64_t evictions = 0;         // flows ended because the table was full

@@ -560,3 +560,36 @@ TEST_CASE("classifier: the real registry detects HTTP by probe and DNS by port")
   REQUIRE(dns.infos.size() == 1);
   CHECK(dns.infos[0].server_port == 53);
 }
+
+TEST_CASE("classifier: a fragmented IP-in-IP packet opens after reassembly, its inner fragments too") {
+  // The inner DNS datagram (48 bytes of UDP) is itself cut in two fragments;
+  // the first inner fragment travels in an outer IPv4 packet (protocol 4)
+  // that the underlay fragmented again; the second inner fragment travels in
+  // one whole outer packet. Both levels reassemble into one DNS datagram of
+  // the inner addresses, and the tunnel's layers are counted.
+  harness h;
+  ip_address a = v4(10, 9, 0, 1), b = v4(10, 9, 0, 53);          // inner (private)
+  ip_address oa = v4(198, 51, 100, 1), ob = v4(198, 51, 100, 2); // tunnel endpoints
+  std::string payload = "DNS-query-payload-that-is-40-bytes-long!";
+  auto l4 = udp_header_and_payload(33000, 53, payload);
+  std::vector<uint8_t> in1(l4.begin(), l4.begin() + 24), in2(l4.begin() + 24, l4.end());
+  auto inner1 = ipv4_packet(a, b, 17, in1, 0x1111, 0, true);  // 44 bytes
+  auto inner2 = ipv4_packet(a, b, 17, in2, 0x1111, 24, false);
+  std::vector<uint8_t> o1(inner1.begin(), inner1.begin() + 16), o2(inner1.begin() + 16, inner1.end());
+  h.b.raw(ipv4_packet(oa, ob, 4, o1, 0x2222, 0, true), 1 * ms);
+  h.b.raw(ipv4_packet(oa, ob, 4, o2, 0x2222, 16, false), 2 * ms);
+  h.b.raw(ipv4_packet(oa, ob, 4, inner2, 0x2223, 0, false), 3 * ms);
+  h.run();
+  const auto& c = h.c().counters();
+  CHECK(c.reassembled == 2); // the outer datagram, then the inner one
+  CHECK(c.reassembled_tunnels == 1);
+  CHECK(c.decap[static_cast<size_t>(decap_kind::ip_in_ip)] == 1);
+  CHECK(c.reassembled_bad == 0);
+  CHECK(h.kinds(app_protocol::dns) == std::vector<K>{K::open, K::datagram});
+  CHECK(h.text(app_protocol::dns, direction::client_to_server) == payload);
+  h.c().flush_all(1 * sec, h.out);
+  auto& sums = h.sb(app_protocol::dns).summaries;
+  REQUIRE(sums.size() == 1);
+  CHECK(sums[0].info.client == a);
+  CHECK(sums[0].info.server == b);
+}
