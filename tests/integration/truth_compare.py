@@ -766,6 +766,11 @@ def truth_files(corpus: Path, protocols, only) -> Dict[str, List[str]]:
     return dict(sorted(plan.items()))
 
 
+def pct_text(pct: float) -> str:
+    """A threshold as it was given: 99.5 -> '99.5', 99.0 -> '99', 99.25 -> '99.25'."""
+    return f"{pct:.6f}".rstrip("0").rstrip(".")
+
+
 def report(results: List[file_result], limits, protocols, min_pct: float, max_show: int) -> bool:
     ok = True
     for p in protocols:
@@ -820,7 +825,7 @@ def report(results: List[file_result], limits, protocols, min_pct: float, max_sh
             print(f"\n{p}: before known limits recall {raw.recall():.2f}%, precision {raw.precision():.2f}%; "
                   f"excused {tot.excused_truth} truth rows and {tot.excused_ours} records")
         verdict = rec >= min_pct and prec >= min_pct and not errors and not stale
-        print(f"\n{p}: recall {rec:.2f}%, precision {prec:.2f}% (required {min_pct:.0f}%"
+        print(f"\n{p}: recall {rec:.2f}%, precision {prec:.2f}% (required {pct_text(min_pct)}%"
               f"{', after known limits' if tot.excused_truth or tot.excused_ours else ''})"
               f"{'' if not errors else f'; {len(errors)} capture(s) failed'}"
               f"{'' if not stale else f'; stale known limits: {len(stale)}'} -> "
