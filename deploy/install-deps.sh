@@ -26,6 +26,7 @@ TEST_PKGS=(
   tcpdump python3-scapy curl wget openssl
   nginx-light unbound bind9-dnsutils knot-dnsutils sip-tester
   postfix swaks dovecot-pop3d dovecot-imapd fetchmail vsftpd lftp prosody sendxmpp
+  ngtcp2-server ngtcp2-client
 )
 # Server packages the traffic test starts itself, with generated configs,
 # inside its namespaces: their system services are neither started by the

@@ -58,11 +58,11 @@ import scenarios  # noqa: E402
 DEBIAN_PYTHON = "/usr/bin/python3"
 # scenarios captured through the kernel VXLAN as well, and the plain captures
 # the wrapped ones are made from
-TUNNEL_SCENARIOS = ("http", "https", "dns", "sip")
+TUNNEL_SCENARIOS = ("http", "https", "dns", "sip", "quic")
 # protocols whose records must be the same inside and outside a tunnel:
 # those of the kernel VXLAN's scenarios, and for wrap.py's captures (made
 # from the whole plain capture) every protocol truth_compare.py knows
-KERNEL_VXLAN_PROTOCOLS = ("http", "dns", "sip", "tls", "tls_sh")
+KERNEL_VXLAN_PROTOCOLS = ("http", "dns", "sip", "tls", "tls_sh", "quic")
 SAME_PROTOCOLS = tuple(tc.PROTOCOLS)
 GROUPS = ("clickstream", "dns", "meta")
 
