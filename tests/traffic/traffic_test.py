@@ -14,7 +14,7 @@
    (truth_compare.py: recall and precision >= --min, every miss named);
 4. checks that every wrapped capture gives the same records as the
    unwrapped one (every protocol of truth_compare.py: HTTP, DNS, SIP, TLS,
-   FTP, SMTP, POP3, IMAP, XMPP; innermost addresses) and that its
+   QUIC, FTP, SMTP, POP3, IMAP, XMPP; innermost addresses) and that its
    capture.decap.<kind> counters show the layers.
 
 Every case is printed by name as PASS, FAIL or SKIP, with its reason.
