@@ -11,6 +11,7 @@
 //        [1..4] PRNG seed   [5..6] client byte count (big endian)
 //        then the client bytes, then the server bytes.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -82,6 +83,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     tls::server_hello sh;
     (void)tls::parse_server_hello(msg, msg_len, sh);
+    if (tls::v2_hello_header(msg, msg_len) && msg_len > 2 &&
+        tls::parse_v2_client_hello(msg + 2, msg_len - 2, ch) == tls::hs_status::ok)
+      check(2 * std::min<size_t>(ch.cipher_suites.size(), 0x7fff) <= ch.cipher_suites_len);
     std::string cn;
     if (tls::parse_certificate_cn(msg, msg_len, cn) == tls::hs_status::ok)
       check(cn.size() <= tls::max_name_bytes);

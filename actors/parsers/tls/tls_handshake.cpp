@@ -199,10 +199,17 @@ hs_status parse_server_hello(const uint8_t* msg, size_t len, server_hello& out) 
     return hs_status::malformed;
   out.hello_retry_request = std::equal(c.p, c.p + 32, hrr_random);
   c.skip(32);
-  uint8_t sid_len = 0;
-  if (!c.u8(sid_len) || sid_len > 32 || !c.skip(sid_len) || !c.u16(out.cipher_suite) ||
-      !c.u8(out.compression_method))
-    return hs_status::malformed;
+  if ((out.legacy_version >> 8) == 0x7f) {
+    // TLS 1.3 drafts before 22: no legacy_session_id_echo, no compression.
+    out.draft_layout = true;
+    if (!c.u16(out.cipher_suite))
+      return hs_status::malformed;
+  } else {
+    uint8_t sid_len = 0;
+    if (!c.u8(sid_len) || sid_len > 32 || !c.skip(sid_len) || !c.u16(out.cipher_suite) ||
+        !c.u8(out.compression_method))
+      return hs_status::malformed;
+  }
   if (c.left() == 0)
     return hs_status::ok;
   uint16_t ext_len = 0;
@@ -220,6 +227,49 @@ hs_status parse_server_hello(const uint8_t* msg, size_t len, server_hello& out) 
         out.selected_version = v;
     }
   }
+  return hs_status::ok;
+}
+
+bool v2_hello_header(const uint8_t* h, size_t n) {
+  if (h == nullptr || n < 5 || (h[0] & 0x80) == 0)
+    return false;
+  const size_t rec_len = size_t{h[0] & 0x7fu} << 8 | h[1];
+  if (rec_len < 9 || h[2] != handshake_client_hello || h[3] != 3 || h[4] > 3)
+    return false;
+  if (n < v2_header_check)
+    return true;
+  const size_t cs = size_t{h[5]} << 8 | h[6];
+  const size_t sid = size_t{h[7]} << 8 | h[8];
+  const size_t chal = size_t{h[9]} << 8 | h[10];
+  return cs > 0 && cs % 3 == 0 && (sid == 0 || sid == 16) && chal >= 16 && chal <= 32 &&
+         9 + cs + sid + chal == rec_len;
+}
+
+hs_status parse_v2_client_hello(const uint8_t* msg, size_t len, client_hello& out) {
+  out = client_hello{};
+  cursor c{msg, msg + (msg ? len : 0)};
+  uint8_t type = 0;
+  uint16_t cs_len = 0, sid_len = 0, chal_len = 0;
+  if (!c.u8(type) || type != handshake_client_hello || !c.u16(out.legacy_version) ||
+      (out.legacy_version >> 8) != 3 || !c.u16(cs_len) || !c.u16(sid_len) || !c.u16(chal_len))
+    return hs_status::malformed;
+  cursor specs{};
+  if (!c.sub(cs_len, specs))
+    return hs_status::malformed;
+  size_t mapped = 0;
+  while (specs.has(3)) {
+    const uint8_t* spec = specs.p;
+    specs.skip(3);
+    if (spec[0] != 0)
+      continue; // an SSL 2.0 cipher kind: no TLS cipher suite
+    ++mapped;
+    if (out.cipher_suites.size() < max_cipher_suites)
+      out.cipher_suites.push_back(static_cast<uint16_t>(spec[1] << 8 | spec[2]));
+  }
+  out.cipher_suites_len = static_cast<uint16_t>(std::min<size_t>(2 * mapped, 0xffff));
+  if (cs_len == 0 || cs_len % 3 != 0 || sid_len > 32 || chal_len < 16 || chal_len > 32 ||
+      !c.skip(sid_len) || !c.skip(chal_len))
+    return hs_status::malformed;
   return hs_status::ok;
 }
 

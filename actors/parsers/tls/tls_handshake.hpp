@@ -48,11 +48,12 @@ struct client_hello {
 };
 
 struct server_hello {
-  uint16_t legacy_version = 0;               // ServerHello.legacy_version
+  uint16_t legacy_version = 0;               // ServerHello.legacy_version (0x7fNN: a TLS 1.3 draft)
   uint16_t selected_version = 0;             // supported_versions (ext 43), 0 if absent
   uint16_t cipher_suite = 0;
   uint8_t compression_method = 0;
   bool hello_retry_request = false;          // random == SHA-256("HelloRetryRequest")
+  bool draft_layout = false;                 // TLS 1.3 draft < 22 layout (no session id, no compression)
   // Negotiated version: selected_version when present, else legacy_version.
   uint16_t version() const { return selected_version ? selected_version : legacy_version; }
 };
@@ -60,7 +61,30 @@ struct server_hello {
 // `msg` points at the handshake header (type 1 / 2); `len` covers the whole
 // message (4 + body length) or more (trailing bytes are ignored).
 hs_status parse_client_hello(const uint8_t* msg, size_t len, client_hello& out);
+// A ServerHello whose version is 0x7fNN (TLS 1.3 drafts before 22, e.g.
+// draft-18 0x7f12) has the draft layout: version, random, cipher_suite,
+// extensions; no session id and no compression method (compression_method
+// stays 0, legacy_version keeps the draft value).
 hs_status parse_server_hello(const uint8_t* msg, size_t len, server_hello& out);
+
+// SSLv2-compatible CLIENT-HELLO (RFC 5246 appendix E.2, RFC 6101 appendix
+// E): the record header has the high bit set, two length bytes, and the
+// message follows: msg_type 1, version (3.0 .. 3.3), cipher_spec_length,
+// session_id_length, challenge_length, then the V2CipherSpecs (3 bytes
+// each), the session id and the challenge.
+//   v2_hello_header(h, n) checks the first n (>= 5) bytes of such a record:
+//     high bit, msg_type 1, major version 3, minor 0..3, length >= 9; with
+//     n >= 11 also the three lengths: cipher_spec_length a non-zero multiple
+//     of 3, session_id_length 0 or 16, challenge_length 16..32, and the
+//     lengths adding up to the record length.
+//   parse_v2_client_hello: `msg` points at msg_type (after the 2-byte record
+//     header), `len` = the record length. legacy_version = the version;
+//     cipher_suites = the specs whose first byte is 0 (the TLS cipher suites
+//     of appendix E.2), cipher_suites_len = 2 * their number (the bytes the
+//     TLS list of those suites would take). No SNI, no extensions exist.
+inline constexpr size_t v2_header_check = 11;
+bool v2_hello_header(const uint8_t* h, size_t n);
+hs_status parse_v2_client_hello(const uint8_t* msg, size_t len, client_hello& out);
 
 // Certificate message (type 11, TLS <= 1.2 layout): the subject commonName
 // of the first (leaf) certificate, decoded from its DER. Empty string with

@@ -15,6 +15,9 @@ constexpr uint8_t content_alert = 21;
 constexpr uint8_t content_handshake = 22;
 constexpr uint8_t content_application_data = 23;
 constexpr uint8_t content_heartbeat = 24;
+// Internal marker (never a content type on the wire): the record being read
+// is an SSLv2-compatible CLIENT-HELLO (2-byte header with the high bit set).
+constexpr uint8_t content_v2_hello = 0x80;
 
 constexpr size_t suites_exported = 16;    // CIPHER_SUITES: at most 16 values
 constexpr size_t hs_keep_capacity = 4096; // a larger reassembly buffer is freed after use
@@ -47,6 +50,8 @@ protocol_entry tls_protocol_entry() {
 bool tls_probe(const uint8_t* data, size_t len, direction /*dir*/) {
   if (data == nullptr || len < 6)
     return false;
+  if (data[0] & 0x80) // SSLv2-compatible ClientHello: all its lengths checked
+    return len >= tls::v2_header_check && tls::v2_hello_header(data, len);
   if (data[0] != content_handshake || data[1] != 3 || data[2] > 4)
     return false;
   const size_t rec_len = size_t{data[3]} << 8 | data[4];
@@ -114,6 +119,19 @@ void tls_parser::process(side& s, direction dir, const uint8_t* data, size_t len
       if (s.hdr_len < sizeof(s.hdr))
         return;
       s.hdr_len = 0;
+      if (!s.seen_record && !s.resync && tls::v2_hello_header(s.hdr, sizeof(s.hdr))) {
+        // SSLv2-compatible ClientHello: only as the first record of a side.
+        // hdr[2..4] (msg_type, version) are the first message bytes.
+        s.seen_record = true;
+        s.rec_type = content_v2_hello;
+        s.rec_left = (size_t{s.hdr[0] & 0x7fu} << 8 | s.hdr[1]) - 3;
+        s.rec_seq = s.hdr_seq;
+        reset_handshake(s);
+        s.hs.assign(s.hdr + 2, s.hdr + 5);
+        if (state_ == parser_state::probing)
+          state_ = parser_state::confirmed;
+        continue;
+      }
       if (!header_ok(s.hdr)) {
         if (state_ == parser_state::probing && !s.resync) {
           state_ = parser_state::violated;
@@ -126,6 +144,7 @@ void tls_parser::process(side& s, direction dir, const uint8_t* data, size_t len
       }
       s.resync = false;
       s.resync_skipped = 0;
+      s.seen_record = true;
       s.rec_type = s.hdr[0];
       s.rec_left = size_t{s.hdr[3]} << 8 | s.hdr[4];
       s.rec_seq = s.hdr_seq;
@@ -136,10 +155,22 @@ void tls_parser::process(side& s, direction dir, const uint8_t* data, size_t len
     const size_t take = std::min(s.rec_left, len - pos);
     if (s.rec_type == content_handshake && !s.hs_lost)
       feed_handshake(s, dir, data + pos, take, ts_ns, out);
+    else if (s.rec_type == content_v2_hello && !s.hs_lost) {
+      // Kept up to max_buffered; a larger hello is counted when it ends.
+      const size_t cap = std::max<size_t>(opts_.max_buffered, tls::v2_header_check);
+      const size_t room = cap - std::min(s.hs.size(), cap);
+      s.hs.insert(s.hs.end(), data + pos, data + pos + std::min(take, room));
+    }
     pos += take;
     s.rec_left -= take;
-    if (s.rec_left == 0)
+    if (s.rec_left == 0) {
+      if (s.rec_type == content_v2_hello) {
+        if (!s.hs_lost)
+          on_v2_client_hello(s, dir, ts_ns, out);
+        reset_handshake(s);
+      }
       s.hs_lost = false;
+    }
   }
 }
 
@@ -228,8 +259,8 @@ void tls_parser::on_message(direction dir, const uint8_t* msg, size_t len, uint3
     tls::server_hello sh;
     if (tls::parse_server_hello(msg, len, sh) != tls::hs_status::ok)
       return;
-    if (sh.selected_version != 0)
-      tls13_ = true;
+    if (sh.selected_version != 0 || sh.draft_layout)
+      tls13_ = true; // Certificate encrypted; a CCS is no end of the clear text
     if (opts_.ssl_parse_reply) {
       reply_.active = true;
       reply_.dir = dir;
@@ -253,6 +284,24 @@ void tls_parser::on_client_hello(direction dir, const uint8_t* msg, size_t len, 
   tls::client_hello ch;
   if (tls::parse_client_hello(msg, len, ch) != tls::hs_status::ok && ch.cipher_suites_len == 0)
     return; // not even the cipher suites decoded: nothing to report
+  export_client_hello(dir, ch, seq, ts_ns, out);
+}
+
+void tls_parser::on_v2_client_hello(side& s, direction dir, uint64_t ts_ns, record_sink& out) {
+  ++counters_.messages;
+  const size_t want = size_t{s.hdr[0] & 0x7fu} << 8 | s.hdr[1];
+  if (s.hs.size() < want) {
+    ++counters_.limit_hits; // larger than max_buffered: not decoded
+    return;
+  }
+  tls::client_hello ch;
+  if (tls::parse_v2_client_hello(s.hs.data(), s.hs.size(), ch) != tls::hs_status::ok)
+    return; // the header checks passed, the body does not fit them
+  export_client_hello(dir, ch, s.rec_seq, ts_ns, out);
+}
+
+void tls_parser::export_client_hello(direction dir, const tls::client_hello& ch, uint32_t seq,
+                                     uint64_t ts_ns, record_sink& out) {
   if (sni_.empty() && !ch.sni.empty())
     sni_ = ch.sni;
   parsed_record rec;
@@ -356,7 +405,7 @@ void tls_parser::gap(direction dir, size_t len) {
     // Inside a record body: the framing survives, a handshake message cut
     // by the gap does not.
     s.rec_left -= len;
-    if (s.rec_type == content_handshake) {
+    if (s.rec_type == content_handshake || s.rec_type == content_v2_hello) {
       reset_handshake(s);
       s.hs_lost = s.rec_left > 0;
     }

@@ -61,8 +61,17 @@
 //   body only shortens the record (a handshake message cut by it is
 //   dropped and parsing resumes at the next record); a gap anywhere else
 //   resyncs. More than max_buffered skipped bytes end the direction (or
-//   detach while probing). Not handled: SSLv2-format ClientHellos, DTLS,
-//   STARTTLS upgrades (the classifier would have to hand the flow over).
+//   detach while probing). Not handled: SSL 2.0 ServerHellos, DTLS.
+//
+// SSLv2-compatible ClientHello (RFC 5246 E.2): as the first record of a
+//   side only (tls::v2_hello_header), it gives the same Clickstream record
+//   as a ClientHello: empty hostname (no SNI exists), cipher_suites = the
+//   cipher specs with a 0x00 first byte as TLS suites, cipher_suites_len =
+//   2 * their number, tcp_sequence = the record's first byte. One larger
+//   than max_buffered is counted in limit_hits, not decoded.
+// TLS 1.3 drafts < 22: a ServerHello with version 0x7fNN has no session id
+//   and no compression; ssl_version = 0x7fNN as on the wire,
+//   compression_method = 0, and the Certificate is encrypted (as for 1.3).
 //
 // Limits (parser_options): max_buffered (a handshake message larger than
 // this is skipped, counted in limit_hits; a Certificate is cut there and its
@@ -120,6 +129,7 @@ private:
     bool resync = false;      // skipping to the next plausible record header
     uint64_t resync_skipped = 0;
     bool finished = false;    // encrypted from here on, or given up
+    bool seen_record = false; // a record header was accepted on this side
     // handshake layer
     std::vector<uint8_t> hs; // the handshake message being collected
     size_t hs_want = 0;       // its total size (header incl.), once known
@@ -146,6 +156,9 @@ private:
                   record_sink& out);
   void on_client_hello(direction dir, const uint8_t* msg, size_t len, uint32_t seq,
                        uint64_t ts_ns, record_sink& out);
+  void on_v2_client_hello(side& s, direction dir, uint64_t ts_ns, record_sink& out);
+  void export_client_hello(direction dir, const tls::client_hello& ch, uint32_t seq,
+                           uint64_t ts_ns, record_sink& out);
   void on_certificate(direction dir, const uint8_t* msg, size_t len, uint32_t seq,
                       uint64_t ts_ns, record_sink& out);
   void flush_reply(direction from, record_sink& out, const std::string* cn = nullptr);

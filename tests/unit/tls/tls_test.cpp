@@ -680,3 +680,260 @@ TEST_CASE("registry entry") {
   CHECK((e.make_datagram == nullptr));
   CHECK(std::find(e.tcp_ports.begin(), e.tcp_ports.end(), 443) != e.tcp_ports.end());
 }
+
+// ---------------------------------------------------------------------------
+// SSLv2-compatible ClientHello (RFC 5246 E.2) and TLS 1.3 draft ServerHellos.
+
+namespace {
+
+// An SSLv2-compatible CLIENT-HELLO as OpenSSL 0.9.8 sent it with its default
+// "SSLv23" method (TLS 1.0 offered): 2-byte header with the high bit set,
+// msg_type 1, version 3.1, the cipher specs (SSL 2.0 kinds 0x07..., 0x03...,
+// 0x01... among the TLS ones 0x00xxxx), no session id, a 16-byte challenge.
+bytes v2_client_hello(uint16_t version = 0x0301, size_t sid = 0) {
+  const uint32_t specs[] = {0x000039, 0x000038, 0x000035, 0x000016, 0x000013,
+                            0x00000a, 0x0700c0, 0x000033, 0x000032, 0x00002f,
+                            0x030080, 0x000005, 0x000004, 0x010080, 0x0000ff};
+  bytes body{1};
+  put16(body, version);
+  put16(body, sizeof(specs) / sizeof(specs[0]) * 3);
+  put16(body, sid);
+  put16(body, 16);
+  for (uint32_t s : specs) {
+    body.push_back(static_cast<uint8_t>(s >> 16));
+    put16(body, s & 0xffff);
+  }
+  body.insert(body.end(), sid, 0x5e);
+  for (uint8_t i = 0; i < 16; ++i)
+    body.push_back(static_cast<uint8_t>(0xa0 + i)); // challenge
+  body.insert(body.begin(), static_cast<uint8_t>(body.size()));
+  body.insert(body.begin(), static_cast<uint8_t>(0x80 | (body.size() - 1) >> 8));
+  return body;
+}
+
+// The TLS suites of v2_client_hello(), in order.
+const std::string v2_suites = suites_bytes({0x0039, 0x0038, 0x0035, 0x0016, 0x0013, 0x000a,
+                                            0x0033, 0x0032, 0x002f, 0x0005, 0x0004, 0x00ff});
+
+// A ServerHello of TLS 1.3 draft-NN (NN < 22) as draft servers (Chrome /
+// Firefox era 2016-2017, e.g. draft-18 0x7f12) sent it: version 0x7fNN,
+// random, cipher suite, extensions (key_share x25519) - no session id echo,
+// no compression method.
+bytes draft_server_hello(uint16_t version, uint16_t suite) {
+  bytes b;
+  put16(b, version);
+  b.insert(b.end(), 32, 0x44);
+  put16(b, suite);
+  bytes ks;
+  put16(ks, 0x001d);
+  put16(ks, 32);
+  ks.insert(ks.end(), 32, 0x77);
+  bytes exts = extension(51, ks);
+  put16(b, exts.size());
+  append(b, exts);
+  return handshake(2, b);
+}
+
+// Sends `data` as two segments split at `cut` (0: whole; SIZE_MAX: byte by byte).
+void send_split(fixture& f, direction d, const bytes& data, size_t cut) {
+  if (cut == SIZE_MAX) {
+    f.send(d, data, 1);
+    return;
+  }
+  if (cut == 0 || cut >= data.size()) {
+    f.send(d, data);
+    return;
+  }
+  f.send(d, bytes(data.begin(), data.begin() + static_cast<long>(cut)));
+  f.send(d, bytes(data.begin() + static_cast<long>(cut), data.end()));
+}
+
+} // namespace
+
+TEST_CASE("parse_v2_client_hello: TLS suites of the cipher specs, lengths checked") {
+  const bytes rec = v2_client_hello();
+  REQUIRE(rec.size() == 2 + 70);
+  CHECK(rec[0] == 0x80);
+  CHECK(rec[1] == 70);
+  CHECK(tls::v2_hello_header(rec.data(), rec.size()));
+  CHECK(tls::v2_hello_header(rec.data(), 5));
+  tls::client_hello ch;
+  REQUIRE(tls::parse_v2_client_hello(rec.data() + 2, rec.size() - 2, ch) == tls::hs_status::ok);
+  CHECK(ch.legacy_version == 0x0301);
+  CHECK(ch.cipher_suites_len == 24);
+  REQUIRE(ch.cipher_suites.size() == 12);
+  CHECK(ch.cipher_suites.front() == 0x0039);
+  CHECK(ch.cipher_suites[6] == 0x0033); // 0x0700c0 (SSL 2.0 DES-EDE3) skipped
+  CHECK(ch.cipher_suites.back() == 0x00ff);
+  CHECK(ch.sni.empty());
+  // With a 16-byte session id (SSL 2.0 resumption form) and SSL 3.0.
+  const bytes sid = v2_client_hello(0x0300, 16);
+  CHECK(tls::v2_hello_header(sid.data(), sid.size()));
+  REQUIRE(tls::parse_v2_client_hello(sid.data() + 2, sid.size() - 2, ch) == tls::hs_status::ok);
+  CHECK(ch.legacy_version == 0x0300);
+  // One invalid input per rule.
+  auto broken = [&](size_t at, uint8_t v) {
+    bytes b = rec;
+    b[at] = v;
+    return b;
+  };
+  for (const auto& b : {broken(0, 0x00), broken(2, 4), broken(3, 2), broken(4, 4),
+                        broken(6, 44), broken(8, 5), broken(10, 15), broken(10, 33),
+                        broken(1, 71)}) {
+    CHECK_FALSE(tls::v2_hello_header(b.data(), b.size()));
+  }
+  bytes cut = rec;
+  cut.resize(cut.size() - 1);
+  CHECK(tls::parse_v2_client_hello(cut.data() + 2, cut.size() - 2, ch) ==
+        tls::hs_status::malformed);
+  const bytes not_spec = broken(6, 44); // 44: not a multiple of 3
+  CHECK(tls::parse_v2_client_hello(not_spec.data() + 2, not_spec.size() - 2, ch) ==
+        tls::hs_status::malformed);
+}
+
+TEST_CASE("probe: SSLv2-compatible ClientHello, strictly") {
+  const bytes rec = v2_client_hello();
+  CHECK(tls_probe(rec.data(), rec.size(), c2s));
+  CHECK(tls_probe(rec.data(), tls::v2_header_check, c2s));
+  CHECK_FALSE(tls_probe(rec.data(), tls::v2_header_check - 1, c2s)); // lengths not seen yet
+  bytes b = rec;
+  b[8] = 3; // session_id_length 3
+  CHECK_FALSE(tls_probe(b.data(), b.size(), c2s));
+  b = rec;
+  b[1] = 0x47; // record length does not add up
+  CHECK_FALSE(tls_probe(b.data(), b.size(), c2s));
+  b = rec;
+  b[2] = 4; // SSL 2.0 SERVER-HELLO is not a ClientHello
+  CHECK_FALSE(tls_probe(b.data(), b.size(), c2s));
+  b = rec;
+  b[3] = 0; // a pure SSL 2.0 hello (version 0.2): not parsed
+  CHECK_FALSE(tls_probe(b.data(), b.size(), c2s));
+  const bytes binary(64, 0x80);
+  CHECK_FALSE(tls_probe(binary.data(), binary.size(), c2s));
+}
+
+TEST_CASE("SSLv2-compatible ClientHello + TLS 1.0 ServerHello, split at every byte") {
+  const bytes hello = v2_client_hello();
+  bytes flight = server_hello(0x0039, 0, false, 0x0301);
+  append(flight, certificate_msg({make_certificate("legacy.example")}));
+  append(flight, handshake(14, bytes{}));
+  const bytes server = records(22, flight, 16384, 0x0301);
+  bytes client2 = records(22, handshake(16, bytes(130, 4)), 16384, 0x0301);
+  append(client2, records(20, bytes{1}, 16384, 0x0301));
+  std::vector<size_t> cuts;
+  for (size_t i = 0; i <= hello.size(); ++i)
+    cuts.push_back(i);
+  cuts.push_back(SIZE_MAX);
+  for (size_t cut : cuts) {
+    CAPTURE(cut);
+    fixture f;
+    const uint32_t start = f.seq[0];
+    send_split(f, c2s, hello, cut);
+    REQUIRE(f.clicks(3).size() == 1);
+    const auto& c = f.clicks(3)[0]->record.clickstream();
+    CHECK(c.hostname().empty());
+    CHECK(c.cipher_suites_len() == 24);
+    CHECK(c.cipher_suites() == v2_suites);
+    CHECK(c.tcp_sequence() == start);
+    CHECK(f.clicks(3)[0]->dir == c2s);
+    CHECK(f.p->state() == parser_state::confirmed);
+    send_split(f, s2c, server, cut == SIZE_MAX ? SIZE_MAX : cut * 3);
+    f.send(c2s, client2);
+    f.send(s2c, ccs());
+    CHECK(f.p->state() == parser_state::done);
+    CHECK(f.counters.violations == 0);
+    REQUIRE(f.replies().size() == 1);
+    const auto& r = f.replies()[0]->record.ssl_reply();
+    CHECK(r.ssl_version() == 0x0301);
+    CHECK(r.cipher_suite() == 0x0039);
+    CHECK(r.compression_method() == 0);
+    CHECK(r.host_type() == 2);
+    CHECK(r.cname() == "legacy.example");
+    REQUIRE(f.clicks(2).size() == 1);
+    CHECK(f.clicks(2)[0]->record.clickstream().hostname() == "legacy.example");
+  }
+}
+
+TEST_CASE("SSLv2 form only as a side's first record; oversize and gaps are counted") {
+  // After a TLS record on the same side, 0x80... is no record header.
+  fixture f;
+  f.send(c2s, records(22, client_hello(ch_spec{})));
+  f.send(c2s, v2_client_hello());
+  CHECK(f.clicks(3).size() == 1);
+  // Larger than max_buffered: counted, no record, framing survives.
+  fixture g;
+  g.opts.max_buffered = 32;
+  g.reset();
+  g.send(c2s, v2_client_hello(), 7);
+  CHECK(g.clicks(3).empty());
+  CHECK(g.counters.limit_hits == 1);
+  g.send(c2s, records(22, handshake(16, bytes(20, 4)), 16384, 0x0301));
+  CHECK(g.p->state() == parser_state::confirmed);
+  CHECK(g.counters.violations == 0);
+  CHECK(g.counters.limit_hits == 1);
+  // A gap inside the hello: no record, the next record still parses.
+  fixture h;
+  const bytes hello = v2_client_hello();
+  h.send(c2s, bytes(hello.begin(), hello.begin() + 20));
+  h.lose(c2s, 10);
+  h.send(c2s, bytes(hello.begin() + 30, hello.end()));
+  CHECK(h.clicks(3).empty());
+  h.send(c2s, records(22, handshake(16, bytes(33, 4)), 16384, 0x0301));
+  CHECK(h.p->state() == parser_state::confirmed);
+  CHECK(h.counters.violations == 0);
+}
+
+TEST_CASE("parse_server_hello: TLS 1.3 draft layout (0x7fNN, no session id)") {
+  tls::server_hello sh;
+  bytes m = draft_server_hello(0x7f12, 0x1301);
+  REQUIRE(tls::parse_server_hello(m.data(), m.size(), sh) == tls::hs_status::ok);
+  CHECK(sh.draft_layout);
+  CHECK(sh.legacy_version == 0x7f12);
+  CHECK(sh.version() == 0x7f12);
+  CHECK(sh.cipher_suite == 0x1301);
+  CHECK(sh.compression_method == 0);
+  m = draft_server_hello(0x7f15, 0x1303);
+  REQUIRE(tls::parse_server_hello(m.data(), m.size(), sh) == tls::hs_status::ok);
+  CHECK(sh.version() == 0x7f15);
+  CHECK(sh.cipher_suite == 0x1303);
+  m.resize(4 + 2 + 32 + 1); // cut inside the cipher suite
+  m[3] = static_cast<uint8_t>(m.size() - 4);
+  CHECK(tls::parse_server_hello(m.data(), m.size(), sh) == tls::hs_status::malformed);
+  // Draft 22+ moved to legacy_version 0x0303 + supported_versions 0x7f16.
+  m = server_hello(0x1301, 0x7f17);
+  REQUIRE(tls::parse_server_hello(m.data(), m.size(), sh) == tls::hs_status::ok);
+  CHECK_FALSE(sh.draft_layout);
+  CHECK(sh.version() == 0x7f17);
+}
+
+TEST_CASE("TLS 1.3 draft-18 ServerHello -> ssl_reply, split at every byte") {
+  ch_spec s;
+  s.sni = "draft18.example";
+  s.versions = {0x7f12, 0x0303, 0x0302};
+  const bytes ch = records(22, client_hello(s), 16384, 0x0301);
+  const bytes sh = records(22, draft_server_hello(0x7f12, 0x1301));
+  std::vector<size_t> cuts;
+  for (size_t i = 0; i <= sh.size(); ++i)
+    cuts.push_back(i);
+  cuts.push_back(SIZE_MAX);
+  for (size_t cut : cuts) {
+    CAPTURE(cut);
+    fixture f;
+    f.send(c2s, ch);
+    const uint32_t start = f.seq[1];
+    send_split(f, s2c, sh, cut);
+    f.send(s2c, app_data()); // EncryptedExtensions... as opaque type 23
+    REQUIRE(f.replies().size() == 1);
+    const auto* rec = f.replies()[0];
+    const auto& r = rec->record.ssl_reply();
+    CHECK(r.ssl_version() == 0x7f12);
+    CHECK(r.cipher_suite() == 0x1301);
+    CHECK(r.compression_method() == 0);
+    CHECK(r.host_type() == 3);
+    CHECK(r.cname() == "draft18.example");
+    CHECK(rec->tcp_seq == start);
+    CHECK(rec->dir == s2c);
+    REQUIRE(f.clicks(3).size() == 1);
+    CHECK(f.clicks(3)[0]->record.clickstream().hostname() == "draft18.example");
+  }
+}
