@@ -331,7 +331,7 @@ def case_af_packet(args, corpus: Path, work: Path):
                     return
                 time.sleep(0.5)  # the capture actors are polling by now
                 for cap in caps:
-                    rc = sh(nse + ["tcpreplay", "-q", "--pps=4000", "-i", tx, str(cap)], check=False)
+                    rc = sh(nse + ["tcpreplay", "-q", "--pps=2000", "-i", tx, str(cap)], check=False)
                     if rc.returncode != 0:
                         fail(f"af_packet: tcpreplay {cap.name}: {rc.stderr.strip()[-500:]}")
                         return

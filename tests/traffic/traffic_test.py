@@ -189,7 +189,9 @@ def extract_truth(corpus: Path, setdir: Path) -> Optional[str]:
     """tshark's truth for every capture in setdir, written by the corpus'
     extract_truth.sh (the same fields and filters as the corpus truth)."""
     script = corpus.parent / "extract_truth.sh"
-    rel = os.path.relpath(setdir, script.parent)
+    # physical paths: the script finds the set under its own folder as the
+    # kernel resolves it (a symlinked corpus folder must not change "..")
+    rel = os.path.relpath(setdir.resolve(), script.parent.resolve())
     p = subprocess.run(["bash", str(script), rel], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        text=True, env=dict(os.environ, JOBS="2"), timeout=600)
     if p.returncode != 0 or not (setdir / "truth" / "COUNTS.tsv").exists():
