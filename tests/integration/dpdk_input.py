@@ -39,6 +39,7 @@ Usage: dpdk_input.py --bin-dir BUILD/bin --case net_pcap|af_packet|hugepages
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -299,76 +300,88 @@ def case_af_packet(args, corpus: Path, work: Path):
         sh(["ip", "-n", ns, "link", "add", tx, "type", "veth", "peer", "name", rx])
         for dev in (tx, rx):
             sh(["ip", "-n", ns, "link", "set", dev, "up"])
-        live_work = work / "ap-dpdk"
-        live_work.mkdir(parents=True, exist_ok=True)
-        files = {g: live_work / f"{g}.ipfix" for g in AF_PACKET_GROUPS}
-        chan = mpi.channel_dir("dpdk-afp")
-        sets = ["input=dpdk",
-                "workers=2",  # two queue pairs (kernel fanout), one reader each
-                f"dpdk_eal_args=--no-huge --no-pci --no-shconf -m 256 "
-                f"--vdev=net_af_packet0,iface={rx},qpairs=2",
-                f"channel_endpoint={chan.endpoint}", f"log_dir={live_work / 'log'}",
-                f"run_dir={live_work / 'run'}"]
-        sets += [f"{mpi.IPFIX_FILE_KEYS[g]}={f}" for g, f in files.items()]
-        argv = nse + [str(mpi.find_bin(bin_dir, "metaprobe"))]
-        for s in sets:
-            argv += ["--set", s]
-        log_path = live_work / "appliance.log"
-        with chan, open(log_path, "wb") as log:
-            proc = subprocess.Popen(argv, cwd=live_work, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-            try:
-                deadline = time.monotonic() + args.timeout
-                started = False
-                while time.monotonic() < deadline and proc.poll() is None:
-                    if b"started:" in log_path.read_bytes() and b"dpdk: port" in log_path.read_bytes():
-                        started = True
-                        break
-                    time.sleep(0.1)
-                if not started:
-                    fail(f"af_packet: the DPDK port did not start (exit {proc.poll()}):\n"
-                         + log_path.read_text(errors="replace")[-3000:])
-                    return
-                time.sleep(0.5)  # the capture actors are polling by now
-                for cap in caps:
-                    rc = sh(nse + ["tcpreplay", "-q", "--pps=2000", "-i", tx, str(cap)], check=False)
-                    if rc.returncode != 0:
-                        fail(f"af_packet: tcpreplay {cap.name}: {rc.stderr.strip()[-500:]}")
-                        return
-                time.sleep(1.0)
-                proc.send_signal(signal.SIGTERM)
+        # A live pipeline that falls behind drops frames and counts them
+        # (capture.dropped_packets): on a loaded machine that is the
+        # appliance doing its job, not a defect. Such a run is replayed, up
+        # to three times; a run without counted drops must match exactly.
+        for attempt in range(1, 4):
+            before = len(failures)
+            live_work = work / f"ap-dpdk-{attempt}"
+            live_work.mkdir(parents=True, exist_ok=True)
+            files = {g: live_work / f"{g}.ipfix" for g in AF_PACKET_GROUPS}
+            chan = mpi.channel_dir("dpdk-afp")
+            sets = ["input=dpdk",
+                    "workers=2",  # two queue pairs (kernel fanout), one reader each
+                    f"dpdk_eal_args=--no-huge --no-pci --no-shconf -m 256 "
+                    f"--vdev=net_af_packet0,iface={rx},qpairs=2",
+                    f"channel_endpoint={chan.endpoint}", f"log_dir={live_work / 'log'}",
+                    f"run_dir={live_work / 'run'}"]
+            sets += [f"{mpi.IPFIX_FILE_KEYS[g]}={f}" for g, f in files.items()]
+            argv = nse + [str(mpi.find_bin(bin_dir, "metaprobe"))]
+            for s in sets:
+                argv += ["--set", s]
+            log_path = live_work / "appliance.log"
+            with chan, open(log_path, "wb") as log:
+                proc = subprocess.Popen(argv, cwd=live_work, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
                 try:
-                    proc.wait(args.timeout)
-                except subprocess.TimeoutExpired:
-                    fail("af_packet: the appliance did not stop within the timeout after SIGTERM")
-                    return
-            finally:
-                if proc.poll() is None:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-        text = log_path.read_text(errors="replace")
-        if proc.returncode != 0:
-            fail(f"af_packet: the appliance exited {proc.returncode} after SIGTERM:\n{text[-3000:]}")
-            return
-        san = mpi.sanitizer_lines(text)
-        if san:
-            fail(f"af_packet: sanitizer report: {san[0]}")
-        if "2 RX queue(s)" not in text:
-            fail("af_packet: the port was not opened with 2 RX queues for workers=2")
-        if "closing:" not in text:
-            fail("af_packet: the DPDK port was not stopped and closed (no 'closing' line)")
-        n = 0
-        for g in AF_PACKET_GROUPS:
-            recs, err = mpi.decode_ipfix(bin_dir, files[g])
-            if err:
-                fail(f"af_packet: {g}: {err}")
-                continue
-            if compare(f"af_packet [{g}]", canonical(want[g], TIME_FIELDS, sessions=False),
-                       canonical(recs, TIME_FIELDS, sessions=False)):
-                n += len(recs)
-        if not failures:
-            print(f"af_packet: {n} records ({', '.join(f'{g} {len(want[g])}' for g in AF_PACKET_GROUPS)}) "
-                  f"from replayed frames equal those of the capture files (time fields aside)")
+                    deadline = time.monotonic() + args.timeout
+                    started = False
+                    while time.monotonic() < deadline and proc.poll() is None:
+                        if b"started:" in log_path.read_bytes() and b"dpdk: port" in log_path.read_bytes():
+                            started = True
+                            break
+                        time.sleep(0.1)
+                    if not started:
+                        fail(f"af_packet: the DPDK port did not start (exit {proc.poll()}):\n"
+                             + log_path.read_text(errors="replace")[-3000:])
+                        return
+                    time.sleep(0.5)  # the capture actors are polling by now
+                    for cap in caps:
+                        rc = sh(nse + ["tcpreplay", "-q", "--pps=2000", "-i", tx, str(cap)], check=False)
+                        if rc.returncode != 0:
+                            fail(f"af_packet: tcpreplay {cap.name}: {rc.stderr.strip()[-500:]}")
+                            return
+                    time.sleep(1.0)
+                    proc.send_signal(signal.SIGTERM)
+                    try:
+                        proc.wait(args.timeout)
+                    except subprocess.TimeoutExpired:
+                        fail("af_packet: the appliance did not stop within the timeout after SIGTERM")
+                        return
+                finally:
+                    if proc.poll() is None:
+                        os.killpg(proc.pid, signal.SIGKILL)
+                        proc.wait()
+            text = log_path.read_text(errors="replace")
+            if proc.returncode != 0:
+                fail(f"af_packet: the appliance exited {proc.returncode} after SIGTERM:\n{text[-3000:]}")
+                return
+            san = mpi.sanitizer_lines(text)
+            if san:
+                fail(f"af_packet: sanitizer report: {san[0]}")
+            if "2 RX queue(s)" not in text:
+                fail("af_packet: the port was not opened with 2 RX queues for workers=2")
+            if "closing:" not in text:
+                fail("af_packet: the DPDK port was not stopped and closed (no 'closing' line)")
+            n = 0
+            for g in AF_PACKET_GROUPS:
+                recs, err = mpi.decode_ipfix(bin_dir, files[g])
+                if err:
+                    fail(f"af_packet: {g}: {err}")
+                    continue
+                if compare(f"af_packet [{g}]", canonical(want[g], TIME_FIELDS, sessions=False),
+                           canonical(recs, TIME_FIELDS, sessions=False)):
+                    n += len(recs)
+            if not failures:
+                print(f"af_packet: {n} records ({', '.join(f'{g} {len(want[g])}' for g in AF_PACKET_GROUPS)}) "
+                      f"from replayed frames equal those of the capture files (time fields aside)")
+            drops = sum(int(m) for m in re.findall(r"capture\.dropped_packets = (\d+)", text))
+            if len(failures) == before or drops == 0 or attempt == 3:
+                break
+            print(f"af_packet: attempt {attempt} dropped {drops} frames (counted) and missed records; "
+                  f"replaying: {failures[before][:200]}")
+            del failures[before:]
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
