@@ -101,6 +101,20 @@ decode_options only(decap_kind k) {
   return o;
 }
 
+// Two fragments through IP reassembly, the datagram decoded again (it points
+// into `out`).
+decoded_packet reassemble(const decoded_packet& first, const decoded_packet& last,
+                          std::vector<uint8_t>& out) {
+  ip_reassembly_limits lim;
+  ip_reassembler r(lim);
+  CHECK_FALSE(r.add(first, out));
+  REQUIRE(r.add(last, out));
+  decoded_packet p;
+  REQUIRE(decode_reassembled(out.data(), static_cast<uint32_t>(out.size()), last, p) ==
+          decode_status::ok);
+  return p;
+}
+
 } // namespace
 
 TEST_CASE("plain frames are not tunnelled") {
@@ -522,14 +536,8 @@ TEST_CASE("outer fragments: reassembled, then the tunnel opens") {
   CHECK(a.p.tunnel.depth == 0); // not opened before reassembly
   CHECK(shard_hash_of(a.p) == shard_hash_of(b.p));
 
-  ip_reassembly_limits lim;
-  ip_reassembler r(lim);
   std::vector<uint8_t> out;
-  CHECK_FALSE(r.add(a.p, out));
-  REQUIRE(r.add(b.p, out));
-  decoded_packet p;
-  REQUIRE(decode_reassembled(out.data(), static_cast<uint32_t>(out.size()), b.p, p) ==
-          decode_status::ok);
+  const decoded_packet p = reassemble(a.p, b.p, out);
   CHECK(p.src == ip_address::v4(ip_a.data()));
   CHECK(p.dport == 80);
   CHECK(p.tunnel.depth == 1);
@@ -555,14 +563,8 @@ TEST_CASE("inner fragments keep the tunnel context through reassembly") {
   REQUIRE(a.p.is_fragment);
   CHECK(a.p.tunnel.depth == 1);
   CHECK(a.p.src == ip_address::v4(ip_a.data()));
-  ip_reassembly_limits lim;
-  ip_reassembler r(lim);
   std::vector<uint8_t> out;
-  CHECK_FALSE(r.add(a.p, out));
-  REQUIRE(r.add(b.p, out));
-  decoded_packet p;
-  REQUIRE(decode_reassembled(out.data(), static_cast<uint32_t>(out.size()), b.p, p) ==
-          decode_status::ok);
+  const decoded_packet p = reassemble(a.p, b.p, out);
   CHECK(p.tunnel.depth == 1);
   CHECK(p.tunnel.id == a.p.tunnel.id);
   CHECK(p.dport == 80);
