@@ -1060,6 +1060,26 @@ decode_status decode_tunnels(walk& w, decode_status st) {
     out.flow_hash ^= static_cast<uint32_t>(out.tunnel.id ^ (out.tunnel.id >> 32));
   return st;
 }
+// Resets `out` to the default state for a frame (all-zero bytes are
+// decoded_packet's default state; one memset is much cheaper than assigning
+// a default-constructed temporary).
+void start(decoded_packet& out, const uint8_t* data, uint32_t cap_len, uint32_t wire_len,
+           uint64_t ts_ns) {
+  static constexpr uint8_t zero[sizeof(decoded_packet)] = {};
+  std::memcpy(static_cast<void*>(&out), zero, sizeof out);
+  out.data = data;
+  out.cap_len = cap_len;
+  out.wire_len = wire_len;
+  out.ts_ns = ts_ns;
+}
+
+// The bytes the walk may read: the capture, at most 65535 (offsets are 16 bit).
+uint32_t usable(const uint8_t* data, uint32_t cap_len) {
+  if (data == nullptr)
+    return 0;
+  return cap_len < 65535 ? cap_len : 65535;
+}
+
 } // namespace
 
 uint32_t flow_hash_of(const ip_address& a, const ip_address& b, uint16_t port_a,
@@ -1082,17 +1102,8 @@ uint32_t shard_hash_of(const decoded_packet& p) {
 decode_status decode_packet(const uint8_t* data, uint32_t cap_len, uint32_t wire_len,
                             uint64_t ts_ns, int linktype, decoded_packet& out,
                             const decode_options& opts) {
-  // All-zero bytes are decoded_packet's default state; one memset is much
-  // cheaper than assigning a default-constructed temporary.
-  static constexpr uint8_t zero[sizeof(decoded_packet)] = {};
-  std::memcpy(static_cast<void*>(&out), zero, sizeof out);
-  out.data = data;
-  out.cap_len = cap_len;
-  out.wire_len = wire_len;
-  out.ts_ns = ts_ns;
-  walk w{data, cap_len < 65535 ? cap_len : 65535, wire_len, out, opts};
-  if (data == nullptr)
-    w.cap = 0;
+  start(out, data, cap_len, wire_len, ts_ns);
+  walk w{data, usable(data, cap_len), wire_len, out, opts};
   out.status = decode_tunnels(w, decode_link(w, linktype));
   return out.status;
 }
@@ -1100,20 +1111,13 @@ decode_status decode_packet(const uint8_t* data, uint32_t cap_len, uint32_t wire
 decode_status decode_reassembled(const uint8_t* ip, uint32_t len,
                                  const decoded_packet& original, decoded_packet& out,
                                  const decode_options& opts) {
-  static constexpr uint8_t zero[sizeof(decoded_packet)] = {};
-  std::memcpy(static_cast<void*>(&out), zero, sizeof out);
-  out.data = ip;
-  out.cap_len = len;
-  out.wire_len = len;
-  out.ts_ns = original.ts_ns;
+  start(out, ip, len, len, original.ts_ns);
   // The context of what was around the fragments: their L2 and tunnels. An
   // Ethernet header inside the reassembled packet (a tunnel) replaces the MACs.
   out.l2 = original.l2;
   out.tunnel = original.tunnel;
-  walk w{ip, len < 65535 ? len : 65535, len, out, opts};
+  walk w{ip, usable(ip, len), len, out, opts};
   w.vlans = (out.l2.vlan_id != 0) + (out.l2.post_vlan_id != 0);
-  if (ip == nullptr)
-    w.cap = 0;
   out.status = decode_tunnels(w, decode_raw(w, 0));
   return out.status;
 }

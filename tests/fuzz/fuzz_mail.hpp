@@ -26,6 +26,20 @@ using payload_probe = bool (*)(const uint8_t*, size_t, direction);
 // Target-specific invariants on the parser after finish() (may be null).
 using parser_check = void (*)(const stream_parser&, const parser_options&);
 
+// The invariants of the login a POP3 or IMAP parser keeps (its last_login(),
+// account() and logins()): valid UTF-8 within max_field, a mechanism name of
+// at most 40 bytes, an account only after a login was seen.
+template <class Parser>
+void check_mail_login(const stream_parser& sp, const parser_options& o) {
+  const auto& p = static_cast<const Parser&>(sp);
+  const auto& l = p.last_login();
+  check_text(l.user, o.max_field);
+  check_text(l.password, o.max_field);
+  check(l.mechanism.size() <= 40);
+  check_text(p.account(), o.max_field);
+  check(p.account().empty() || p.logins() > 0);
+}
+
 inline int fuzz_mail_parser(const uint8_t* data, size_t size, stream_factory make,
                             payload_probe probe, uint32_t mail_protocol, uint32_t event,
                             parser_check after = nullptr) {

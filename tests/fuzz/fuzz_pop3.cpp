@@ -7,23 +7,9 @@
 #include "fuzz_mail.hpp"
 #include "parsers/pop3/pop3_parser.hpp"
 
-namespace {
-
-void check_login(const metaprobe::stream_parser& sp, const metaprobe::parser_options& o) {
-  using metaprobe::fuzz::check;
-  using metaprobe::fuzz::check_text;
-  const auto& p = static_cast<const metaprobe::pop3_parser&>(sp);
-  const auto& l = p.last_login();
-  check_text(l.user, o.max_field);
-  check_text(l.password, o.max_field);
-  check(l.mechanism.size() <= 40);
-  check_text(p.account(), o.max_field);
-  check(p.account().empty() || p.logins() > 0);
-}
-
-} // namespace
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using metaprobe::fuzz::check_mail_login;
   return metaprobe::fuzz::fuzz_mail_parser(data, size, &metaprobe::make_pop3_parser,
-                                           &metaprobe::pop3_probe, 1, 2, &check_login);
+                                           &metaprobe::pop3_probe, 1, 2,
+                                           &check_mail_login<metaprobe::pop3_parser>);
 }
