@@ -107,15 +107,9 @@ classifier_core::classifier_core(const classifier_options& opts, uint16_t shard,
       if (s.udp_parser || !e.udp_ports.empty())
         any_udp_probe_ = true;
     }
-    if (e.id == app_protocol::tls && s.tcp_parser && e.probe)
-      tls_slot_ = static_cast<int>(i);
     if (e.relays_unparsed_flows && s.tcp_parser && relay_proto_ < 0)
       relay_proto_ = static_cast<int>(e.id);
   }
-  upgrades_to_tls_.assign(per_proto_size_, 0);
-  for (size_t i = 0; i < n; ++i)
-    if (protocols_[i].upgrades_to_tls && protocols_[i].id != app_protocol::tls)
-      upgrades_to_tls_[static_cast<size_t>(protocols_[i].id)] = 1;
   for (app_protocol p : opts_.raw_protocols) {
     auto v = static_cast<size_t>(p);
     if (raw_meta_.size() <= v)
@@ -440,30 +434,6 @@ void classifier_core::set_protocol(flow_entry& f, size_t slot_index, uint64_t ts
   }
 }
 
-bool classifier_core::maybe_hand_over(flow_entry& f, direction dir, const uint8_t* data,
-                                      uint32_t len, uint64_t ts_ns) {
-  // Only a client's segment that starts a ClientHello: the TLS probe checks
-  // the record header and the handshake type, and what a server sends
-  // (downloads) is never taken for a handshake.
-  const auto proto = static_cast<size_t>(f.s.info.proto);
-  if (tls_slot_ < 0 || dir != direction::client_to_server || proto >= upgrades_to_tls_.size() ||
-      !upgrades_to_tls_[proto] || len < 6 || data[0] != 0x16)
-    return false;
-  const protocol_entry& tls = *slots_[static_cast<size_t>(tls_slot_)].entry;
-  if (!tls.probe(data, len, dir))
-    return false;
-  stream_batch& old = batch_of(f);
-  stream_event ev;
-  ev.kind = stream_event_kind::handover;
-  ev.flow_id = f.s.info.flow_id;
-  ev.ts_ns = ts_ns;
-  old.events.push_back(ev);
-  ++counters_.events;
-  ++counters_.tls_handovers;
-  set_protocol(f, static_cast<size_t>(tls_slot_), ts_ns); // opens the flow at the TLS parser
-  return true;
-}
-
 void classifier_core::open(flow_entry& f, uint64_t ts_ns) {
   stream_batch& b = batch_of(f);
   stream_event ev;
@@ -590,7 +560,6 @@ void classifier_core::tcp_data(flow_entry& f, direction dir, uint32_t seq, const
     tcp_gap(f, dir, seq, len, ts_ns);
     return;
   }
-  maybe_hand_over(f, dir, data, len, ts_ns);
   stream_batch& b = batch_of(f);
   stream_event ev;
   ev.kind = stream_event_kind::data;
@@ -719,7 +688,6 @@ void classifier_core::publish_counters(stage_stats& stats, const std::string& pr
   stats.set(prefix + "port_reuse", c.port_reuse);
   stats.set(prefix + "detected_port", c.detected_port);
   stats.set(prefix + "detected_probe", c.detected_probe);
-  stats.set(prefix + "tls_handovers", c.tls_handovers);
   stats.set(prefix + "undetected", c.undetected);
   stats.set(prefix + "parser_flows", c.parser_flows);
   stats.set(prefix + "events", c.events);

@@ -148,7 +148,6 @@ struct classifier_counters {
   uint64_t detected_port = 0;     // flows whose protocol came from a port
   uint64_t detected_probe = 0;    // ... from a payload probe
   uint64_t undetected = 0;        // flows that gave up probing
-  uint64_t tls_handovers = 0;     // flows handed to the TLS parser mid-stream (STARTTLS)
   uint64_t parser_flows = 0;      // open events emitted
   uint64_t events = 0;            // stream events emitted
   uint64_t bytes_zero_copy = 0;   // payload bytes passed by pointer
@@ -247,10 +246,6 @@ private:
   bool probe(flow_entry& f, direction dir, const uint8_t* data, uint32_t len, uint64_t ts_ns);
   void stop_probing(flow_entry& f);
   void set_protocol(flow_entry& f, size_t slot_index, uint64_t ts_ns);
-  // STARTTLS: hands a flow over to the TLS parser when `data` starts a
-  // ClientHello record. True when it did.
-  bool maybe_hand_over(flow_entry& f, direction dir, const uint8_t* data, uint32_t len,
-                       uint64_t ts_ns);
   void open(flow_entry& f, uint64_t ts_ns);
   void handle_tcp(flow_entry& f, direction dir, const decoded_packet& p, const packet_ctx& ctx);
   void handle_udp(flow_entry& f, direction dir, const decoded_packet& p, const packet_ctx& ctx);
@@ -276,9 +271,7 @@ private:
   std::vector<uint8_t> udp_port_;
   bool any_tcp_probe_ = false;
   bool any_udp_probe_ = false;
-  int tls_slot_ = -1;                      // registry index of TLS (-1: none)
   int relay_proto_ = -1;                   // app_protocol whose parser relays unparsed flows' summaries
-  std::vector<uint8_t> upgrades_to_tls_;   // by app_protocol value
   std::vector<uint16_t> raw_meta_;         // by app_protocol value: META_PROTO, 0 = not selected
 
   flow_table table_;

@@ -94,8 +94,6 @@ enum class stream_event_kind : uint8_t {
   datagram,  // one complete datagram (UDP, after IP reassembly)
   gap,       // `len` bytes of direction dir are lost
   close,     // the flow ended: summaries[info_index] holds its counters
-  handover,  // the flow leaves this parser for another protocol's (STARTTLS):
-             // finish what is pending, no summary (the flow goes on)
 };
 
 struct stream_event {

@@ -88,6 +88,34 @@ struct parser_counters {
   std::array<uint64_t, max_extra> extra{};
 };
 
+// An in-band hand-over: another protocol takes a stream over (RFC 9110
+// CONNECT 2xx, 101 Switching Protocols, STARTTLS/STLS accepted) and the rest
+// of the flow goes through detection again (parsers/stage/redetect.hpp).
+enum class handover_kind : uint8_t {
+  connect,   // HTTP CONNECT answered 2xx: a tunnel
+  upgrade,   // HTTP 101 Switching Protocols (h2c, TLS, WebSocket other than SIP)
+  starttls,  // SMTP/IMAP STARTTLS, POP3 STLS, XMPP <proceed/> accepted
+  port,      // a port-detected flow whose first bytes are another protocol's
+};
+constexpr size_t handover_kind_count = 4;
+const char* to_string(handover_kind k);
+
+// Bytes of the new protocol a parser already holds when it hands over, in
+// the order they arrived: what the requester sent before the response said
+// (HTTP holds them), and the rest of the delivery that carried the hand-over.
+struct stream_piece {
+  direction dir = direction::client_to_server;
+  uint32_t seq = 0;        // TCP sequence of bytes[0]
+  uint64_t ts_ns = 0;
+  uint64_t gap = 0;        // > 0: a gap of this many bytes (bytes empty)
+  std::string bytes;
+};
+
+struct stream_handover {
+  handover_kind kind = handover_kind::connect;
+  std::vector<stream_piece> pending;
+};
+
 class stream_parser {
 public:
   virtual ~stream_parser() = default;
@@ -103,9 +131,34 @@ public:
   // HTTP_HOST_OR_CN_HTTPS field; empty when unknown.
   virtual std::string flow_host() const { return {}; }
   parser_state state() const { return state_; }
+  // After deliver(): the stream now belongs to another protocol (state is
+  // done). The parser stage takes the hand-over once and re-detects.
+  bool handing_over() const { return handover_ != nullptr; }
+  std::unique_ptr<stream_handover> take_handover() { return std::move(handover_); }
 
 protected:
+  // Ends parsing here: what follows belongs to the protocol the stage finds.
+  stream_handover& hand_over(handover_kind k) {
+    state_ = parser_state::done;
+    handover_ = std::make_unique<stream_handover>();
+    handover_->kind = k;
+    return *handover_;
+  }
+  // Adds the rest of the current delivery to a pending hand-over.
+  void hand_over_rest(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,
+                      uint32_t seq) {
+    if (!handover_ || len == 0)
+      return;
+    stream_piece p;
+    p.dir = dir;
+    p.seq = seq;
+    p.ts_ns = ts_ns;
+    p.bytes.assign(reinterpret_cast<const char*>(data), len);
+    handover_->pending.push_back(std::move(p));
+  }
+
   parser_state state_ = parser_state::probing;
+  std::unique_ptr<stream_handover> handover_;
 };
 
 class datagram_parser {

@@ -31,6 +31,16 @@ const std::vector<protocol_entry>& protocol_registry() {
   return entries;
 }
 
+const char* to_string(handover_kind k) {
+  switch (k) {
+  case handover_kind::connect: return "connect";
+  case handover_kind::upgrade: return "upgrade";
+  case handover_kind::starttls: return "starttls";
+  case handover_kind::port: return "port";
+  }
+  return "unknown";
+}
+
 const protocol_entry* find_protocol(app_protocol id) {
   for (const auto& e : protocol_registry())
     if (e.id == id)

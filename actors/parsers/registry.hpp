@@ -32,11 +32,6 @@ struct protocol_entry {
   // Factories; nullptr when the protocol has no such transport.
   std::unique_ptr<stream_parser> (*make_stream)(const parser_options&, parser_counters&) = nullptr;
   std::unique_ptr<datagram_parser> (*make_datagram)(const parser_options&, parser_counters&) = nullptr;
-  // The protocol can turn into TLS mid-stream (STARTTLS, STLS, CONNECT
-  // tunnels, TLS on this protocol's port): the classifier hands a TCP flow
-  // of it over to the TLS parser when a client segment starts with what the
-  // TLS probe accepts (a ClientHello record).
-  bool upgrades_to_tls = false;
   // The protocol announces other flows (FTP data connections): the
   // summaries of TCP flows that no parser claimed travel through this
   // protocol's parser stage, so they reach the correlator after every record

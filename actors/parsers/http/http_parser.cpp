@@ -24,7 +24,6 @@ protocol_entry http_protocol_entry() {
   e.udp_ports = {1900};
   e.probe = &http_probe;
   e.make_stream = &make_http_parser;
-  e.upgrades_to_tls = true; // STARTTLS / CONNECT: the flow goes on as TLS
   e.make_datagram = &make_http_datagram_parser;
   e.extra_counters = {
     "requests_extension_method", "h2_prefaces", "upgrades", "websocket_upgrades",
@@ -147,8 +146,12 @@ void http_parser::process(side& s, direction dir, const uint8_t* data, size_t le
     s.line_cut = false;
   }
   while (pos < len) {
-    if (state_ == parser_state::done || state_ == parser_state::violated)
+    if (state_ == parser_state::done || state_ == parser_state::violated) {
+      // A CONNECT 2xx or a 101 ended the header block in this segment: the
+      // rest is the new protocol's.
+      hand_over_rest(dir, data + pos, len - pos, ts_ns, seq + static_cast<uint32_t>(pos));
       return;
+    }
     if (ws_) {
       // The 101 that ended this segment's header block switched protocols.
       ws_->deliver(dir, data + pos, len - pos, ts_ns, out);
@@ -487,10 +490,13 @@ void http_parser::end_of_headers(side& s, direction dir, uint64_t ts_ns, record_
     const uint64_t length = m.has_length ? m.content_length : 0;
     const bool upgrade = m.upgrade;
     emit_request(s, dir, ts_ns, out);
-    push_pending({kind, upgrade});
-    if (upgrade && !s.hold_off && !chunked && !te_other && length == 0) {
+    // CONNECT, like an upgrade, may be followed by the tunnel's bytes
+    // before the response (a client that does not wait).
+    const bool switches = upgrade || kind == method_kind::connect;
+    push_pending({kind, switches});
+    if (switches && !s.hold_off && !chunked && !te_other && length == 0) {
       // What follows may already be the new protocol: hold it until the
-      // response says (RFC 9110 §7.8).
+      // response says (RFC 9110 §7.8, §9.3.6).
       s.hold = true;
       s.held.clear();
       s.ph = phase::start_line;
@@ -529,7 +535,7 @@ void http_parser::end_of_headers(side& s, direction dir, uint64_t ts_ns, record_
       }
       count(websocket_not_sip);
     }
-    state_ = parser_state::done;
+    switch_protocols(dir, handover_kind::upgrade, ts_ns);
     return;
   }
   if (code < 200) {
@@ -538,15 +544,15 @@ void http_parser::end_of_headers(side& s, direction dir, uint64_t ts_ns, record_
   }
   const pending_request req = pop_pending();
   const method_kind kind = req.kind;
+  if (kind == method_kind::connect && code < 300) {
+    switch_protocols(dir, handover_kind::connect, ts_ns); // a tunnel
+    return;
+  }
   if (req.upgrade) {
-    // The upgrade was refused: what the requester sent meanwhile is HTTP.
+    // The upgrade or CONNECT was refused: what the requester sent meanwhile is HTTP.
     side& rq = sides_[(static_cast<size_t>(dir) & 1) ^ 1];
     if (rq.hold)
       release_hold(rq, reverse(dir), ts_ns, out);
-  }
-  if (kind == method_kind::connect && code < 300) {
-    state_ = parser_state::done; // tunnel
-    return;
   }
   if (kind == method_kind::head || code == 204 || code == 304) {
     s.ph = phase::start_line;
@@ -756,6 +762,21 @@ void http_parser::release_hold(side& s, direction dir, uint64_t ts_ns, record_si
   if (!held.empty())
     process(s, dir, reinterpret_cast<const uint8_t*>(held.data()), held.size(), ts_ns,
             s.held_seq, out);
+}
+
+void http_parser::switch_protocols(direction responder, handover_kind kind, uint64_t ts_ns) {
+  stream_handover& h = hand_over(kind);
+  side& rq = sides_[(static_cast<size_t>(responder) & 1) ^ 1];
+  if (rq.hold && !rq.held.empty()) {
+    stream_piece p;
+    p.dir = reverse(responder);
+    p.seq = rq.held_seq;
+    p.ts_ns = ts_ns;
+    p.bytes = std::move(rq.held);
+    h.pending.push_back(std::move(p));
+  }
+  rq.hold = false;
+  rq.held.clear();
 }
 
 void http_parser::start_websocket_sip(side& responder, direction dir, uint64_t ts_ns,

@@ -226,6 +226,9 @@ private:
   void hold_bytes(side& s, direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,
                   uint32_t seq, record_sink& out);
   void release_hold(side& s, direction dir, uint64_t ts_ns, record_sink& out);
+  // CONNECT 2xx / 101: the flow is handed over (parser.hpp); what the
+  // requester held goes with it.
+  void switch_protocols(direction responder, handover_kind kind, uint64_t ts_ns);
   void start_websocket_sip(side& responder, direction dir, uint64_t ts_ns, record_sink& out);
   void ws_sync();
   void count(http_counter c) { ++counters_.extra[c]; }

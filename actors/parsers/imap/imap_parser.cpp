@@ -77,7 +77,6 @@ protocol_entry imap_protocol_entry() {
   e.tcp_ports = {143};
   e.probe = &imap_probe;
   e.make_stream = &make_imap_parser;
-  e.upgrades_to_tls = true; // STARTTLS / CONNECT: the flow goes on as TLS
   return e;
 }
 
@@ -212,7 +211,7 @@ void imap_parser::server_part(std::string_view part, bool cut, uint64_t ts_ns, u
       if (!login_tag_.empty() && tag == login_tag_)
         end_login(ok);
       if (ok && !starttls_tag_.empty() && tag == starttls_tag_) {
-        state_ = parser_state::done; // TLS from here on
+        hand_over(handover_kind::starttls); // TLS from here on: re-detected
         return;
       }
     }

@@ -28,7 +28,6 @@ protocol_entry pop3_protocol_entry() {
   e.tcp_ports = {110};
   e.probe = &pop3_probe;
   e.make_stream = &make_pop3_parser;
-  e.upgrades_to_tls = true; // STARTTLS / CONNECT: the flow goes on as TLS
   return e;
 }
 
@@ -227,7 +226,7 @@ void pop3_parser::server_line(std::string_view line, bool cut, uint64_t ts_ns, u
     in_multi_ = true;
     break;
   case cmd::stls:
-    state_ = parser_state::done; // TLS from here on
+    hand_over(handover_kind::starttls); // TLS from here on: re-detected
     break;
   default:
     break;

@@ -68,7 +68,6 @@ protocol_entry smtp_protocol_entry() {
   e.tcp_ports = {25, 587, 2525};
   e.probe = &smtp_probe;
   e.make_stream = &make_smtp_parser;
-  e.upgrades_to_tls = true; // STARTTLS / CONNECT: the flow goes on as TLS
   return e;
 }
 
@@ -357,7 +356,7 @@ void smtp_parser::on_reply(uint32_t code, uint64_t ts_ns, record_sink& out) {
     if (code == 220) {
       emit_transaction(closing_, ts_ns, out);
       emit_transaction(txn_, ts_ns, out);
-      state_ = parser_state::done; // TLS from here on
+      hand_over(handover_kind::starttls); // TLS from here on: re-detected
     }
     break;
   case cmd::auth:

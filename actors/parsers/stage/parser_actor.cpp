@@ -33,7 +33,31 @@ struct parser_actor_state {
       stats->set(prefix + names[i], c.extra[i]);
     stats->set(prefix + "flows_opened", h.flows_opened);
     stats->set(prefix + "flows_detached", h.flows_detached);
-    stats->set(prefix + "flows_handed_over", h.flows_handed_over);
+    for (size_t k = 0; k < handover_kind_count; ++k)
+      stats->set(prefix + "handover." + to_string(static_cast<handover_kind>(k)),
+                 h.handovers[k]);
+    stats->set(prefix + "redetected", h.redetected);
+    stats->set(prefix + "redetect_overflow", h.redetect_overflow);
+    stats->set(prefix + "redetect_gaps", h.redetect_gaps);
+    stats->set(prefix + "redetect_ended", h.redetect_ended);
+    stats->set(prefix + "redetect_bytes", h.redetect_bytes);
+    stats->set(prefix + "layers_exceeded", h.layers_exceeded);
+    for (const auto& [chain, n] : host->chains())
+      stats->set(prefix + "chain." + chain, n);
+    for (const protocol_entry& e : protocol_registry()) {
+      const parser_counters& ic = host->inner_counters(e.id);
+      if (ic.messages == 0 && ic.records == 0 && ic.violations == 0)
+        continue;
+      const std::string ip = prefix + "inner." + e.name + ".";
+      stats->set(ip + "messages", ic.messages);
+      stats->set(ip + "records", ic.records);
+      stats->set(ip + "violations", ic.violations);
+      stats->set(ip + "gaps", ic.gaps);
+      stats->set(ip + "limit_hits", ic.limit_hits);
+      stats->set(ip + "truncated_fields", ic.truncated_fields);
+      for (size_t i = 0; i < e.extra_counters.size() && i < parser_counters::max_extra; ++i)
+        stats->set(ip + e.extra_counters[i], ic.extra[i]);
+    }
     stats->set(prefix + "active_flows", host->active_flows());
     stats->set(prefix + "messages_in", messages_in);
     stats->set(prefix + "messages_out", messages_out);

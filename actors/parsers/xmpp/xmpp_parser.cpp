@@ -153,7 +153,6 @@ protocol_entry xmpp_protocol_entry() {
   e.tcp_ports = {5222};
   e.probe = &xmpp_probe;
   e.make_stream = &make_xmpp_parser;
-  e.upgrades_to_tls = true; // STARTTLS / CONNECT: the flow goes on as TLS
   return e;
 }
 
@@ -387,7 +386,7 @@ void xmpp_parser::on_start(side& s, direction dir, std::string_view qname,
     if (starttls_) {
       if (login_pending_)
         emit_login(0, ts_ns, out);
-      state_ = parser_state::done; // TLS from here on
+      hand_over(handover_kind::starttls); // TLS from here on: re-detected
     }
   } else if (name == "iq") {
     s.iq_id = attr(attrs, "id").substr(0, 256);

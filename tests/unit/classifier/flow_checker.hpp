@@ -17,7 +17,6 @@ struct checker {
   // (flow id, protocol): a flow handed over (STARTTLS) is open at two parsers
   // for a moment, each in its own batch.
   std::set<std::pair<uint64_t, app_protocol>> open_flows;
-  uint64_t handovers = 0;
   std::map<std::tuple<uint64_t, int, int>, uint32_t> next_seq; // (flow, proto, dir) -> seq
   uint64_t summary_packets = 0;
   uint64_t summary_fragments = 0;
@@ -80,10 +79,6 @@ struct checker {
             summary(b.summaries[e.info_index]);
             if (b.summaries[e.info_index].reason != flow_end_reason::active)
               open_flows.erase({e.flow_id, b.proto});
-            break;
-          case stream_event_kind::handover:
-            ++handovers;
-            open_flows.erase({e.flow_id, b.proto});
             break;
           case stream_event_kind::open:
             break;
