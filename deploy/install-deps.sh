@@ -27,8 +27,9 @@ TEST_PKGS=(
   nginx-light unbound bind9-dnsutils knot-dnsutils sip-tester
   postfix swaks dovecot-pop3d dovecot-imapd fetchmail vsftpd lftp prosody sendxmpp
   ngtcp2-server ngtcp2-client
-  # forward proxy scenarios: the proxy, and a WebSocket server behind it
-  tinyproxy python3-websockets python3-websocket
+  # forward proxy scenarios: the proxy, a WebSocket server and client, and
+  # ethtool (offloads off: a ClientHello split into segments on the veth)
+  tinyproxy python3-websockets python3-websocket ethtool
 )
 # Server packages the traffic test starts itself, with generated configs,
 # inside its namespaces: their system services are neither started by the

@@ -611,6 +611,29 @@ def proxy_https_clients(e: env, path: str):
                 f"https://{origin(fam)}/index.html?proxy-tls12-ip{fam}")
 
 
+# ALPN names enough to make a ClientHello of about 2 kB: more than one TCP
+# segment on the 1500-byte link (the tunnel's TLS split across segments);
+# http/1.1, the one nginx picks, comes last. ALPN is not a compared field.
+LONG_ALPN = ",".join([f"x-metaprobe-{i}-" + "a" * 230 for i in range(7)] + ["http/1.1"])
+
+
+def proxy_https_split_clients(e: env, path: str):
+    """openssl s_client through the proxy (-proxy: CONNECT host:443) with a
+    ClientHello split over two TCP segments of the client's leg. A veth
+    hands GSO packets over unsegmented (the capture would show one 2 kB
+    segment), so the client's veth has TSO and GSO off meanwhile: the
+    segments are those a NIC would send."""
+    a = ADDR[path]
+    dev = "v0" if path == "plain" else "vx0"
+    e.run(e.topo.cli, ["ethtool", "-K", dev, "tso", "off", "gso", "off"])
+    try:
+        for fam, proxy in (("4", f"{a['srv4']}:{PROXY_PORT}"), ("6", f"[{a['srv6']}]:{PROXY_PORT}")):
+            e.run(e.topo.cli, ["openssl", "s_client", "-proxy", proxy, "-connect", f"{origin(fam)}:443",
+                               "-servername", f"split-ip{fam}.{DOMAIN}", "-alpn", LONG_ALPN], input_bytes=b"")
+    finally:
+        e.run(e.topo.cli, ["ethtool", "-K", dev, "tso", "on", "gso", "on"])
+
+
 def proxy_tunnel_clients(e: env, path: str):
     """2. http:// with --proxytunnel: CONNECT host:80, 200, then a plain GET
     in the tunnel (two requests on the one tunnel: keep-alive)."""
@@ -668,12 +691,13 @@ SCENARIOS: Dict[str, tuple] = {
     "xmpp": (("prosody",), xmpp_clients, ("xmpp",)),
     "quic": (("ngtcp2",), quic_clients, ("quic",)),
     "proxy-https": (("nginx", "tinyproxy"), proxy_https_clients, ("tls", "tls_sh")),
+    "proxy-https-split": (("nginx", "tinyproxy"), proxy_https_split_clients, ("tls", "tls_sh")),
     "proxy-tunnel": (("nginx", "tinyproxy"), proxy_tunnel_clients, ("http",)),
     "proxy-http": (("nginx", "tinyproxy"), proxy_http_clients, ("http",)),
     "proxy-ws": (("websockets", "tinyproxy"), proxy_ws_clients, ("http",)),
 }
 # the scenarios of the forward proxy: captured on their own (proxy.pcap)
-PROXY_SCENARIOS = ("proxy-https", "proxy-tunnel", "proxy-http", "proxy-ws")
+PROXY_SCENARIOS = ("proxy-https", "proxy-https-split", "proxy-tunnel", "proxy-http", "proxy-ws")
 
 SERVERS: Dict[str, Callable[[env], Optional[str]]] = {
     "nginx": start_nginx,
@@ -698,10 +722,16 @@ NEEDS = {
     "vsftpd": ("vsftpd", "curl"),
     "prosody": ("prosody", "prosodyctl", "sendxmpp"),
     "ngtcp2": ("gtlsserver", "gtlsclient", "openssl", "unshare", "mount"),
-    "tinyproxy": ("tinyproxy", "curl", "unshare", "mount"),
+    "tinyproxy": ("tinyproxy", "curl", "openssl", "unshare", "mount"),
     # python3-websockets (server) and python3-websocket (client), both for
     # Debian's /usr/bin/python3
     "websockets": ("python3:websockets", "python3:websocket"),
+}
+
+
+# what a scenario's clients need besides its servers' NEEDS
+CLIENT_NEEDS = {
+    "proxy-https-split": ("ethtool",),
 }
 
 

@@ -160,7 +160,8 @@ def generate(args, setdir: Path, work: Path, res: cases) -> Dict[str, List[str]]
             started = {}
             for name in args.scenarios:
                 servers, clients, protocols = scenarios.SCENARIOS[name]
-                missing = [b for s in servers for b in scenarios.NEEDS[s] if scenarios.missing(b)]
+                needs = [b for s in servers for b in scenarios.NEEDS[s]] + list(scenarios.CLIENT_NEEDS.get(name, ()))
+                missing = [b for b in needs if scenarios.missing(b)]
                 if missing:
                     res.add(f"generate.{name}", None, "missing Debian tools: " + ", ".join(missing)
                             + " (deploy/install-deps.sh)")
