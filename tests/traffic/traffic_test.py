@@ -5,8 +5,9 @@
 1. builds two network namespaces joined by veth pairs and a kernel VXLAN
    (topology.py), starts real servers from Debian packages in one of them
    and real clients in the other (scenarios.py), and captures each
-   scenario with tcpdump: on the plain veth (plain-<scenario>.pcap) and on
-   the VXLAN's underlay veth (vxlan-<scenario>.pcap, VXLAN/UDP 4789 frames);
+   scenarios with tcpdump: on the plain veth (plain.pcap), on the VXLAN's
+   underlay veth (vxlan.pcap, VXLAN/UDP 4789 frames) and, for the forward
+   proxy scenarios, on `any` (proxy.pcap: both legs of the proxy);
 2. rewraps the plain capture into every encapsulation the kernel cannot
    build (wrap.py, python3-scapy);
 3. writes tshark's truth for the tcpdump captures with the corpus'
