@@ -27,12 +27,16 @@ TEST_PKGS=(
   nginx-light unbound bind9-dnsutils knot-dnsutils sip-tester
   postfix swaks dovecot-pop3d dovecot-imapd fetchmail vsftpd lftp prosody sendxmpp
   ngtcp2-server ngtcp2-client
+  # forward proxy scenarios: the proxy, a WebSocket server and client, and
+  # ethtool (offloads off: a ClientHello split into segments on the veth)
+  tinyproxy python3-websockets python3-websocket ethtool
 )
 # Server packages the traffic test starts itself, with generated configs,
 # inside its namespaces: their system services are neither started by the
 # installation nor enabled when this script installs them.
 declare -A SERVICE_OF=([nginx-light]=nginx [unbound]=unbound [postfix]=postfix
-                       [dovecot-pop3d]=dovecot [dovecot-imapd]=dovecot [vsftpd]=vsftpd [prosody]=prosody)
+                       [dovecot-pop3d]=dovecot [dovecot-imapd]=dovecot [vsftpd]=vsftpd [prosody]=prosody
+                       [tinyproxy]=tinyproxy)
 
 case "${1:-all}" in
   build) PKGS=("${BUILD_PKGS[@]}") ;;

@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional
 from topology import ADDR
 
 DOMAIN = "example.test"
+DEBIAN_PYTHON = "/usr/bin/python3"
 UA = "metaprobe-traffic/1.0"
 # sendxmpp names the JID's domain in the stream header and connects to it:
 # with no resolver in the namespaces the XMPP domain is the server's address
@@ -339,6 +340,77 @@ def start_ngtcp2(e: env) -> Optional[str]:
     return None
 
 
+def with_hosts(hosts: Path, argv: List[str]) -> List[str]:
+    """argv run with `hosts` bind-mounted over /etc/hosts in a private mount
+    namespace of its own (no resolver in the namespaces; nothing of the
+    host's /etc is changed)."""
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts), *argv]
+
+
+# Forward proxy (issue 17): tinyproxy in the server namespace on 3128
+# (squid's port: an HTTP port for tshark's http.tcp.port and for metaprobe's
+# HTTP registry entry), every address of both families. It resolves the
+# origin names through its own hosts file: www.example.test is the server's
+# IPv4 address only, www6.example.test its IPv6 address only, so each
+# client picks the family of the proxy's request to the origin. The
+# origin is in the proxy's own namespace: that leg runs over lo (the proxy
+# capture is taken on `any`, see traffic_test.py).
+PROXY_PORT = 3128
+WS_PORT = 8080  # the WebSocket echo server: an HTTP port for tshark and metaprobe
+
+
+def start_tinyproxy(e: env) -> Optional[str]:
+    d = e.work / "tinyproxy"
+    d.mkdir(exist_ok=True)
+    a = ADDR["plain"]
+    hosts = d / "hosts"
+    hosts.write_text(f"127.0.0.1 localhost\n::1 localhost\n{a['srv4']} www.{DOMAIN}\n{a['srv6']} www6.{DOMAIN}\n")
+    (d / "tinyproxy.conf").write_text(f"""
+Port {PROXY_PORT}
+Timeout 30
+LogFile "{d}/tinyproxy.log"
+LogLevel Info
+PidFile "{d}/tinyproxy.pid"
+MaxClients 20
+ViaProxyName "tinyproxy"
+ConnectPort 443
+ConnectPort 80
+ConnectPort {WS_PORT}
+""")
+    e.start(e.topo.srv, with_hosts(hosts, [tool("tinyproxy"), "-d", "-c", str(d / "tinyproxy.conf")]), "tinyproxy")
+    if not wait_port(e.topo, e.topo.srv, PROXY_PORT):
+        return f"tinyproxy did not listen on {PROXY_PORT}: " + _tail(d / "tinyproxy.log") + _tail(e.work / "tinyproxy.log")
+    return None
+
+
+WS_SERVER = """
+import asyncio, sys
+import websockets
+
+async def echo(ws, path):
+    async for m in ws:
+        await ws.send(m)
+
+async def main():
+    async with websockets.serve(echo, None, int(sys.argv[1])):
+        await asyncio.Future()
+
+asyncio.run(main())
+"""
+
+
+def start_websockets(e: env) -> Optional[str]:
+    """An echo server of python3-websockets (Debian's /usr/bin/python3),
+    every address of both families."""
+    script = e.work / "ws_echo.py"
+    script.write_text(WS_SERVER)
+    e.start(e.topo.srv, [DEBIAN_PYTHON, str(script), str(WS_PORT)], "websockets")
+    if not wait_port(e.topo, e.topo.srv, WS_PORT):
+        return f"the websockets echo server did not listen on {WS_PORT}: " + _tail(e.work / "websockets.log")
+    return None
+
+
 def _tail(p: Path, n=400) -> str:
     try:
         return p.read_text(errors="replace")[-n:]
@@ -499,10 +571,9 @@ def quic_clients(e: env, path: str):
         host = f"{label}-ip{fam}.quic.{DOMAIN}"
         names[host] = a["srv" + fam]
         hosts.write_text("".join(f"{ip} {h}\n" for h, ip in names.items()))
-        e.run(e.topo.cli, ["unshare", "--mount", "--propagation", "private", "sh", "-c",
-                           'mount --bind "$0" /etc/hosts && exec "$@"', str(hosts),
-                           tool("gtlsclient"), "-q", "--exit-on-all-streams-close", "--timeout=3s", *opts,
-                           host, str(port), f"https://{host}/index.html"], timeout=15)
+        e.run(e.topo.cli, with_hosts(hosts, [tool("gtlsclient"), "-q", "--exit-on-all-streams-close",
+                                             "--timeout=3s", *opts, host, str(port),
+                                             f"https://{host}/index.html"]), timeout=15)
 
     for fam in ("4", "6"):
         get(fam, 443, "v1", "--version=v1")
@@ -518,7 +589,97 @@ def quic_clients(e: env, path: str):
     get("4", 443, "v2draft", "--version=v2draft")
 
 
-# name -> (servers it needs, clients, protocols compared, paths it runs on)
+def proxied(e: env, path: str, fam: str, *args, timeout=20) -> bool:
+    """curl through the forward proxy, reached over IPv4 or IPv6 (`fam`);
+    the origin is www.example.test (IPv4) or www6.example.test (IPv6)."""
+    a = ADDR[path]
+    proxy = f"http://{a['srv4']}:{PROXY_PORT}" if fam == "4" else f"http://[{a['srv6']}]:{PROXY_PORT}"
+    return e.run(e.topo.cli, ["curl", "-sS", "-o", "/dev/null", "--max-time", "10", "-x", proxy, "-A", UA, *args],
+                 timeout=timeout)
+
+
+def origin(fam: str) -> str:
+    return f"www.{DOMAIN}" if fam == "4" else f"www6.{DOMAIN}"
+
+
+def proxy_https_clients(e: env, path: str):
+    """1. https:// through the proxy: CONNECT host:443, 200, then TLS in the
+    tunnel (the ClientHello's SNI is the origin's name)."""
+    for fam in ("4", "6"):
+        proxied(e, path, fam, "-k", "--tlsv1.3", f"https://{origin(fam)}/index.html?proxy-tls13-ip{fam}")
+        proxied(e, path, fam, "-k", "--tlsv1.2", "--tls-max", "1.2", "--http1.1",
+                f"https://{origin(fam)}/index.html?proxy-tls12-ip{fam}")
+
+
+# ALPN names enough to make a ClientHello of about 2 kB: more than one TCP
+# segment on the 1500-byte link (the tunnel's TLS split across segments);
+# http/1.1, the one nginx picks, comes last. ALPN is not a compared field.
+LONG_ALPN = ",".join([f"x-metaprobe-{i}-" + "a" * 230 for i in range(7)] + ["http/1.1"])
+
+
+def proxy_https_split_clients(e: env, path: str):
+    """openssl s_client through the proxy (-proxy: CONNECT host:443) with a
+    ClientHello split over two TCP segments of the client's leg. A veth
+    hands GSO packets over unsegmented (the capture would show one 2 kB
+    segment), so the client's veth has TSO and GSO off meanwhile: the
+    segments are those a NIC would send."""
+    a = ADDR[path]
+    dev = "v0" if path == "plain" else "vx0"
+    e.run(e.topo.cli, ["ethtool", "-K", dev, "tso", "off", "gso", "off"])
+    try:
+        for fam, proxy in (("4", f"{a['srv4']}:{PROXY_PORT}"), ("6", f"[{a['srv6']}]:{PROXY_PORT}")):
+            e.run(e.topo.cli, ["openssl", "s_client", "-proxy", proxy, "-connect", f"{origin(fam)}:443",
+                               "-servername", f"split-ip{fam}.{DOMAIN}", "-alpn", LONG_ALPN], input_bytes=b"")
+    finally:
+        e.run(e.topo.cli, ["ethtool", "-K", dev, "tso", "on", "gso", "on"])
+
+
+def proxy_tunnel_clients(e: env, path: str):
+    """2. http:// with --proxytunnel: CONNECT host:80, 200, then a plain GET
+    in the tunnel (two requests on the one tunnel: keep-alive)."""
+    for fam in ("4", "6"):
+        base = f"http://{origin(fam)}"
+        proxied(e, path, fam, "--proxytunnel", "-e", f"{base}/from", "-b", "sid=tunnel",
+                f"{base}/index.html?proxy-tunnel-ip{fam}", f"{base}/missing?proxy-tunnel-again-ip{fam}")
+
+
+def proxy_http_clients(e: env, path: str):
+    """3. plain proxied HTTP: the request to the proxy has the absolute-form
+    target (GET http://host/path); the proxy's own request to the origin
+    (over lo) has the origin-form one."""
+    for fam in ("4", "6"):
+        base = f"http://{origin(fam)}"
+        proxied(e, path, fam, "-e", f"{base}/from", "-b", "sid=proxied",
+                f"{base}/index.html?proxy-http-ip{fam}")
+        proxied(e, path, fam, "-d", "a=1&b=2", f"{base}/form?proxy-post-ip{fam}")
+
+
+WS_CLIENT = """
+import sys
+import websocket  # python3-websocket (websocket-client): CONNECT through an HTTP proxy
+url, proxy, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ws = websocket.create_connection(url, http_proxy_host=proxy, http_proxy_port=port, proxy_type="http",
+                                 header=["User-Agent: metaprobe-traffic-ws/1.0"], timeout=5)
+for m in ("hello", "x" * 300):
+    ws.send(m)
+    if ws.recv() != m:
+        sys.exit("echo differs")
+ws.close()
+"""
+
+
+def proxy_ws_clients(e: env, path: str):
+    """4. WebSocket through the proxy: CONNECT host:8080, 200, then the
+    HTTP/1.1 Upgrade: websocket GET in the tunnel, 101, two echoed messages."""
+    a = ADDR[path]
+    script = e.work / "ws_client.py"
+    script.write_text(WS_CLIENT)
+    for fam, proxy in (("4", a["srv4"]), ("6", a["srv6"])):
+        e.run(e.topo.cli, [DEBIAN_PYTHON, str(script), f"ws://{origin(fam)}:{WS_PORT}/echo?proxy-ws-ip{fam}",
+                           proxy, str(PROXY_PORT)])
+
+
+# name -> (servers it needs, clients, protocols compared)
 SCENARIOS: Dict[str, tuple] = {
     "http": (("nginx",), http_clients, ("http",)),
     "https": (("nginx",), https_clients, ("tls", "tls_sh")),
@@ -529,7 +690,14 @@ SCENARIOS: Dict[str, tuple] = {
     "ftp": (("vsftpd",), ftp_clients, ("ftp",)),
     "xmpp": (("prosody",), xmpp_clients, ("xmpp",)),
     "quic": (("ngtcp2",), quic_clients, ("quic",)),
+    "proxy-https": (("nginx", "tinyproxy"), proxy_https_clients, ("tls", "tls_sh")),
+    "proxy-https-split": (("nginx", "tinyproxy"), proxy_https_split_clients, ("tls", "tls_sh")),
+    "proxy-tunnel": (("nginx", "tinyproxy"), proxy_tunnel_clients, ("http",)),
+    "proxy-http": (("nginx", "tinyproxy"), proxy_http_clients, ("http",)),
+    "proxy-ws": (("websockets", "tinyproxy"), proxy_ws_clients, ("http",)),
 }
+# the scenarios of the forward proxy: captured on their own (proxy.pcap)
+PROXY_SCENARIOS = ("proxy-https", "proxy-https-split", "proxy-tunnel", "proxy-http", "proxy-ws")
 
 SERVERS: Dict[str, Callable[[env], Optional[str]]] = {
     "nginx": start_nginx,
@@ -540,6 +708,8 @@ SERVERS: Dict[str, Callable[[env], Optional[str]]] = {
     "vsftpd": start_vsftpd,
     "prosody": start_prosody,
     "ngtcp2": start_ngtcp2,
+    "tinyproxy": start_tinyproxy,
+    "websockets": start_websockets,
 }
 
 # the Debian binary each server and the clients need
@@ -552,4 +722,23 @@ NEEDS = {
     "vsftpd": ("vsftpd", "curl"),
     "prosody": ("prosody", "prosodyctl", "sendxmpp"),
     "ngtcp2": ("gtlsserver", "gtlsclient", "openssl", "unshare", "mount"),
+    "tinyproxy": ("tinyproxy", "curl", "openssl", "unshare", "mount"),
+    # python3-websockets (server) and python3-websocket (client), both for
+    # Debian's /usr/bin/python3
+    "websockets": ("python3:websockets", "python3:websocket"),
 }
+
+
+# what a scenario's clients need besides its servers' NEEDS
+CLIENT_NEEDS = {
+    "proxy-https-split": ("ethtool",),
+}
+
+
+def missing(need: str) -> bool:
+    """A binary of NEEDS, or `python3:MODULE`: a module Debian's python3
+    cannot import."""
+    if need.startswith("python3:"):
+        return subprocess.run([DEBIAN_PYTHON, "-c", f"import {need[8:]}"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL).returncode != 0
+    return not tool(need)

@@ -5,8 +5,9 @@
 1. builds two network namespaces joined by veth pairs and a kernel VXLAN
    (topology.py), starts real servers from Debian packages in one of them
    and real clients in the other (scenarios.py), and captures each
-   scenario with tcpdump: on the plain veth (plain-<scenario>.pcap) and on
-   the VXLAN's underlay veth (vxlan-<scenario>.pcap, VXLAN/UDP 4789 frames);
+   scenarios with tcpdump: on the plain veth (plain.pcap), on the VXLAN's
+   underlay veth (vxlan.pcap, VXLAN/UDP 4789 frames) and, for the forward
+   proxy scenarios, on `any` (proxy.pcap: both legs of the proxy);
 2. rewraps the plain capture into every encapsulation the kernel cannot
    build (wrap.py, python3-scapy);
 3. writes tshark's truth for the tcpdump captures with the corpus'
@@ -59,6 +60,19 @@ DEBIAN_PYTHON = "/usr/bin/python3"
 # scenarios captured through the kernel VXLAN as well, and the plain captures
 # the wrapped ones are made from
 TUNNEL_SCENARIOS = ("http", "https", "dns", "sip", "quic")
+# capture -> (the link whose addresses the clients use, the device tcpdump
+# listens on in the server namespace). proxy.pcap holds the forward proxy
+# scenarios alone, on `any`: the client's leg to the proxy crosses v0 and
+# the proxy's leg to the origin (in the same namespace) crosses lo; tcpdump
+# writes Linux cooked frames (SLL2) there.
+CAPTURES = {"plain": ("plain", topology.CAPTURE_DEV["plain"]), "vxlan": ("vxlan", topology.CAPTURE_DEV["vxlan"]),
+            "proxy": ("plain", "any")}
+
+
+def captured_in(cap: str, name: str) -> bool:
+    if name in scenarios.PROXY_SCENARIOS:
+        return cap == "proxy"
+    return cap == "plain" or (cap == "vxlan" and name in TUNNEL_SCENARIOS)
 # protocols whose records must be the same inside and outside a tunnel:
 # those of the kernel VXLAN's scenarios, and for wrap.py's captures (made
 # from the whole plain capture) every protocol truth_compare.py knows
@@ -86,12 +100,16 @@ class cases:
 
 class tcpdump:
     """tcpdump -w inside a namespace; started before the clients and
-    stopped (SIGINT, the file is complete) after them."""
+    stopped (SIGINT, the file is complete) after them. The kernel buffer
+    is 64 MiB (-B): libpcap sizes ring slots by the snapshot length where
+    it knows no MTU (`any`), so the default 2 MiB holds about 8 frames
+    and a burst of small segments (tinyproxy writes each header line
+    apart) was dropped."""
 
     def __init__(self, topo, ns: str, dev: str, path: Path):
         self.path = path
         self.log = open(str(path) + ".log", "w+b")
-        self.proc = subprocess.Popen(topo.exec_argv(ns, ["tcpdump", "-n", "-U", "--immediate-mode", "-s", "0", "-i", dev, "-w", str(path)]),
+        self.proc = subprocess.Popen(topo.exec_argv(ns, ["tcpdump", "-n", "-U", "--immediate-mode", "-s", "0", "-B", "65536", "-i", dev, "-w", str(path)]),
                                      stdout=subprocess.DEVNULL, stderr=self.log, start_new_session=True)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -124,8 +142,9 @@ class tcpdump:
 
 def generate(args, setdir: Path, work: Path, res: cases) -> Dict[str, List[str]]:
     """Runs the scenarios and writes one capture per path into setdir:
-    plain.pcap (every scenario over the plain veth) and vxlan.pcap (the
-    TUNNEL_SCENARIOS over the kernel VXLAN, captured on its underlay).
+    plain.pcap (every scenario over the plain veth), vxlan.pcap (the
+    TUNNEL_SCENARIOS over the kernel VXLAN, captured on its underlay) and
+    proxy.pcap (the PROXY_SCENARIOS, both legs of the proxy).
     One capture per path keeps tshark's truth extraction (14 tshark runs
     per capture) short. Returns {capture: protocols its scenarios exercise}."""
     made: Dict[str, List[str]] = {}
@@ -142,7 +161,8 @@ def generate(args, setdir: Path, work: Path, res: cases) -> Dict[str, List[str]]
             started = {}
             for name in args.scenarios:
                 servers, clients, protocols = scenarios.SCENARIOS[name]
-                missing = [b for s in servers for b in scenarios.NEEDS[s] if not scenarios.tool(b)]
+                needs = [b for s in servers for b in scenarios.NEEDS[s]] + list(scenarios.CLIENT_NEEDS.get(name, ()))
+                missing = [b for b in needs if scenarios.missing(b)]
                 if missing:
                     res.add(f"generate.{name}", None, "missing Debian tools: " + ", ".join(missing)
                             + " (deploy/install-deps.sh)")
@@ -155,21 +175,21 @@ def generate(args, setdir: Path, work: Path, res: cases) -> Dict[str, List[str]]
                     res.add(f"generate.{name}", False, err)
                     continue
                 runnable.append(name)
-            for path in ("plain", "vxlan"):
-                names = [n for n in runnable if path == "plain" or n in TUNNEL_SCENARIOS]
+            for capname, (path, dev) in CAPTURES.items():
+                names = [n for n in runnable if captured_in(capname, n)]
                 if not names:
                     continue
                 if path == "vxlan" and topo.vxlan_error:
-                    res.add(f"generate.{path}", None, f"no kernel vxlan: {topo.vxlan_error}")
+                    res.add(f"generate.{capname}", None, f"no kernel vxlan: {topo.vxlan_error}")
                     continue
-                cap = setdir / f"{path}.pcap"
-                dump = tcpdump(topo, topo.srv, topology.CAPTURE_DEV[path], cap)
+                cap = setdir / f"{capname}.pcap"
+                dump = tcpdump(topo, topo.srv, dev, cap)
                 try:
                     for name in names:
                         t0 = time.monotonic()
                         e.failed = []
                         scenarios.SCENARIOS[name][1](e, path)
-                        res.add(f"generate.{path}.{name}", not e.failed,
+                        res.add(f"generate.{capname}.{name}", not e.failed,
                                 f"clients ran in {time.monotonic() - t0:.1f} s" +
                                 ("" if not e.failed else "; client failures: " + " | ".join(e.failed)))
                         made.setdefault(cap.name, []).extend(scenarios.SCENARIOS[name][2])
@@ -177,7 +197,11 @@ def generate(args, setdir: Path, work: Path, res: cases) -> Dict[str, List[str]]
                     log = dump.stop()
                 m = re.search(r"(\d+) packets captured", log)
                 n = int(m.group(1)) if m else 0
-                res.add(f"generate.{path}", n > 0, f"{n} packets captured on {topology.CAPTURE_DEV[path]}")
+                # a dropped packet leaves a hole in both the truth and the input
+                m = re.search(r"(\d+) packets dropped by kernel", log)
+                dropped = int(m.group(1)) if m else 0
+                res.add(f"generate.{capname}", n > 0 and dropped == 0,
+                        f"{n} packets captured on {dev}" + (f", {dropped} dropped by the kernel" if dropped else ""))
         finally:
             e.stop_all()
     return made
@@ -185,9 +209,27 @@ def generate(args, setdir: Path, work: Path, res: cases) -> Dict[str, List[str]]
 
 # ---------------------------------------------------------------- truth
 
+# tshark options per capture (the set's tshark_args.tsv, read by
+# extract_truth.sh). proxy.pcap: tshark 4.0 dissects what follows a CONNECT
+# 200 with the dissector of the CONNECT target's port, except when that port
+# is one of HTTP's own (http.tcp.port: 80, 8080, ...): those tunnels go to
+# the data dissector, to stop HTTP calling itself (packet-http.c,
+# http_payload_subdissector), so the GET inside `CONNECT host:80` and the
+# WebSocket Upgrade inside `CONNECT host:8080` would not be in the truth.
+# With HTTP's port range cut to the proxy's port they are; HTTP on 80 and
+# 8080 (the proxy's legs to the origin, over lo) is then found by tshark's
+# HTTP-over-TCP heuristic (enabled by default), TLS in the 443 tunnels is
+# dissected either way.
+TSHARK_ARGS = {"proxy.pcap": f"-o http.tcp.port:{scenarios.PROXY_PORT}"}
+
+
 def extract_truth(corpus: Path, setdir: Path) -> Optional[str]:
     """tshark's truth for every capture in setdir, written by the corpus'
-    extract_truth.sh (the same fields and filters as the corpus truth)."""
+    extract_truth.sh (the same fields and filters as the corpus truth,
+    with the TSHARK_ARGS of the capture)."""
+    args = {c: a for c, a in TSHARK_ARGS.items() if (setdir / c).exists()}
+    if args:
+        (setdir / "tshark_args.tsv").write_text("".join(f"{c}\t{a}\n" for c, a in args.items()))
     script = corpus.parent / "extract_truth.sh"
     # physical paths: the script finds the set under its own folder as the
     # kernel resolves it (a symlinked corpus folder must not change "..")
