@@ -76,7 +76,11 @@ flows_view build_flows(const v1::ControlReply& r) {
       v.shards[{label(c, "process"), label(c, "shard")}][leaf] += c.value();
       v.total[leaf] += c.value();
     } else if (stage == "parser") {
-      v.protocols[label(c, "protocol")][leaf] += c.value();
+      const std::string chain = label(c, "chain");
+      if (!chain.empty())
+        v.protocols[label(c, "protocol")]["chain " + chain] += c.value();
+      else
+        v.protocols[label(c, "protocol")][leaf] += c.value();
     }
   }
   return v;

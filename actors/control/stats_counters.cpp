@@ -74,6 +74,11 @@ v1::Counter counter_from_stat(const std::string& key, uint64_t value) {
       labels["protocol"] = std::string(p[0]);
       labels["shard"] = std::string(p[1]);
       leaf = std::string(p[2]);
+      if (leaf.rfind("chain.", 0) == 0) {
+        // Flows per protocol chain ("http>tls"): the chain is a label.
+        labels["chain"] = leaf.substr(6);
+        leaf = "chain_flows";
+      }
     } else {
       leaf = std::string(parts[1]);
     }

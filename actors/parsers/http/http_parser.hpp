@@ -23,8 +23,10 @@
 // sizes, extensions and trailers may be split anywhere); requests without a
 // length have no body; responses to HEAD, 1xx, 204 and 304 have none; a
 // response with neither length nor chunking runs to connection close; 100
-// Continue (any 1xx but 101) precedes the real response; CONNECT 2xx ends
-// parsing (state done). Pipelined requests are matched to responses in
+// Continue (any 1xx but 101) precedes the real response; CONNECT 2xx hands
+// the flow over (kind connect: the stage re-detects the tunnel's content,
+// parsers/stage/redetect.hpp); what the client sent after CONNECT before
+// the response is held, like after an Upgrade request, and goes with it. Pipelined requests are matched to responses in
 // order through a bounded queue of pending methods.
 //
 // Upgrades (RFC 9110 §7.8): after a request with an Upgrade header and no
@@ -36,7 +38,8 @@
 // into SIP over WebSocket (RFC 7118, sip/sip_ws.hpp): its SIP messages give
 // the same Sip records as SIP over TCP, from this parser (the flow's
 // DPI_PROTOCOL stays HTTP). Any other WebSocket (websocket_not_sip) and any
-// other upgrade (h2c, TLS) end parsing (state done). Counters: upgrades,
+// other upgrade (h2c, TLS) hand the flow over (kind upgrade) with the held
+// bytes and the rest of the 101's segment. Counters: upgrades,
 // websocket_upgrades, websocket_sip, websocket_not_sip and the framing
 // counters ws_* (websocket::counters).
 //

@@ -99,6 +99,13 @@ TEST_CASE("stage_stats names become labelled counters") {
   CHECK(label(c, "protocol") == "http");
   CHECK(label(c, "shard") == "0");
 
+  // A protocol chain after hand-overs is a label, not part of the name.
+  c = counter_from_stat("parser.http.1.chain.http>http>tls", 4);
+  CHECK(c.name() == "parser_chain_flows");
+  CHECK(label(c, "protocol") == "http");
+  CHECK(label(c, "chain") == "http>http>tls");
+  CHECK(c.value() == 4);
+
   c = counter_from_stat("capture.decode.ok", 9);
   CHECK(c.name() == "capture_decode_ok");
   CHECK(label(c, "stage") == "capture");
