@@ -96,6 +96,10 @@ namespace metaprobe {
 enum http_counter : size_t {
   requests_extension_method, // requests whose method is not a known one
   h2_prefaces,               // "PRI * HTTP/2.0": HTTP/2 with prior knowledge
+  requests_no_version,       // HTTP/0.9 simple requests: method SP target
+  requests_bad_version,      // a version that is no HTTP/x.y ("HTTP/1.", "HTTP/x")
+  requests_empty_target,     // method SP+ version, no target ("OPTIONS  HTTP/1.1")
+  responses_no_status_line,  // HTTP/0.9 responses: the body, to close
   upgrades,                  // 101 Switching Protocols
   websocket_upgrades,        // 101 to WebSocket
   websocket_sip,             // ... with subprotocol sip: SIP over WebSocket
@@ -165,6 +169,7 @@ private:
   struct message {
     bool active = false;     // start line seen
     bool is_request = false;
+    bool simple = false;     // an HTTP/0.9 request line (no version)
     uint32_t seq = 0;        // TCP sequence of the start line's first byte
     std::string method, target, version;
     std::string host, user_agent, referer, cookie;
@@ -202,6 +207,7 @@ private:
   struct pending_request {
     http::method_kind kind = http::method_kind::other;
     bool upgrade = false;
+    bool simple = false; // HTTP/0.9: the response may have no status line
   };
 
   static constexpr size_t pending_cap = 64;
@@ -211,6 +217,9 @@ private:
   void on_line(side& s, direction dir, std::string_view line, bool cut,
                uint32_t line_seq, uint64_t ts_ns, record_sink& out);
   bool try_start_line(side& s, std::string_view line, bool cut, uint32_t line_seq);
+  bool awaits_simple_response(const side& s) const;
+  void start_simple_response(side& s);
+  void flush_simple_request(side& s, direction dir, uint64_t ts_ns, record_sink& out);
   void on_header_line(side& s, std::string_view line);
   void end_of_headers(side& s, direction dir, uint64_t ts_ns, record_sink& out);
   bool segment_starts_message(const side& s, const uint8_t* data, size_t len) const;
