@@ -28,7 +28,7 @@ void check_records(const record_sink& out, const parser_options& o) {
     if (r.record.has_clickstream()) {
       const auto& c = r.record.clickstream();
       for (const std::string* s : {&c.hostname(), &c.path(), &c.referer(), &c.user_agent(),
-                                   &c.cookie(), &c.method_name()})
+                                   &c.cookie(), &c.method_name(), &c.http_version()})
         check_text(*s, o.max_field);
       check(c.host_type() == 1 && c.method() <= 4);
     } else if (r.record.has_sip()) {

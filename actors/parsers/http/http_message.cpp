@@ -136,6 +136,27 @@ bool visible(std::string_view t) {
   return true;
 }
 
+// A target that begins like one: origin-form, asterisk-form or an absolute URI.
+bool loose_target_shape(std::string_view t) {
+  return !t.empty() &&
+         (t.front() == '/' || t.front() == '*' || t.find("://") != std::string_view::npos);
+}
+
+// Another protocol's version ("RTSP/1.0", "SIP/2.0"): letters '/' digit,
+// the letters other than HTTP.
+bool foreign_version(std::string_view v) {
+  const size_t slash = v.find('/');
+  if (slash == std::string_view::npos || slash == 0 || slash + 1 >= v.size() ||
+      v[slash + 1] < '0' || v[slash + 1] > '9')
+    return false;
+  for (size_t i = 0; i < slash; ++i) {
+    const char c = v[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+      return false;
+  }
+  return !iequals(v.substr(0, slash), "HTTP");
+}
+
 } // namespace
 
 bool parse_request_line(std::string_view line, bool cut, request_line& out) {
@@ -143,11 +164,13 @@ bool parse_request_line(std::string_view line, bool cut, request_line& out) {
   if (mlen == 0)
     return false;
   out.method = line.substr(0, mlen);
+  out.no_version = out.bad_version = out.empty_target = false;
   std::string_view rest = line.substr(mlen);
   while (!rest.empty() && rest.front() == ' ')
     rest.remove_prefix(1);
   while (!rest.empty() && is_ows(rest.back()))
     rest.remove_suffix(1);
+  const bool known = is_known_method(out.method);
   if (cut) {
     // Only a prefix of the line is there: the target runs to its end.
     const size_t sp = rest.rfind(' ');
@@ -163,26 +186,41 @@ bool parse_request_line(std::string_view line, bool cut, request_line& out) {
     out.target = rest;
     if (rest.empty())
       return false;
-    if (is_known_method(out.method))
-      return true;
-    return rest.front() == '/' || rest.front() == '*' ||
-           rest.find("://") != std::string_view::npos;
+    return known || loose_target_shape(rest);
   }
+  if (rest.empty())
+    return false; // a method alone
   const size_t sp = rest.rfind(' ');
-  if (sp == std::string_view::npos)
-    return false; // HTTP/0.9 simple request or junk
+  if (sp == std::string_view::npos) {
+    if (starts_with_ci(rest, "HTTP/")) {
+      // method SP+ version: no target (OPTIONS  HTTP/1.1).
+      out.target = {};
+      out.version = rest;
+      out.empty_target = true;
+      out.bad_version = !is_http_version(rest);
+      return known || !out.bad_version;
+    }
+    // HTTP/0.9 simple request: method SP target.
+    out.target = rest;
+    out.version = {};
+    out.no_version = true;
+    return known || loose_target_shape(rest);
+  }
   out.version = rest.substr(sp + 1);
-  if (!is_http_version(out.version))
-    return false;
   // Whitespace-delimited words (RFC 9112 §3): the target is the first word;
   // raw spaces inside a target end it, as servers and tshark read it.
   rest = rest.substr(0, sp);
   const size_t word_end = rest.find(' ');
   if (word_end != std::string_view::npos)
     rest = rest.substr(0, word_end);
-  if (rest.empty())
-    return false;
   out.target = rest;
+  if (!is_http_version(out.version)) {
+    if (foreign_version(out.version))
+      return false; // RTSP, SIP: not HTTP
+    if (!known && !(starts_with_ci(out.version, "HTTP/") && loose_target_shape(rest)))
+      return false;
+    out.bad_version = true;
+  }
   return true;
 }
 
@@ -340,7 +378,7 @@ bool looks_like_http(const uint8_t* data, size_t len) {
   }
   if (whole) {
     request_line rl;
-    return parse_request_line(line, false, rl);
+    return parse_request_line(line, false, rl) && !rl.lenient();
   }
   // Only part of the line: reject the URI schemes of HTTP's look-alikes.
   std::string_view target = s.substr(mlen);

@@ -53,8 +53,15 @@ bool is_http1_version(std::string_view v);
 
 struct request_line {
   std::string_view method;
-  std::string_view target;  // raw request-target, as sent
-  std::string_view version; // "HTTP/1.1"; empty when the line was cut
+  std::string_view target;  // raw request-target, as sent; empty when absent
+  std::string_view version; // as sent ("HTTP/1.1", "HTTP/x"); empty when
+                            // absent or the line was cut
+  bool no_version = false;   // method SP target and nothing more (HTTP/0.9)
+  bool bad_version = false;  // a version word that is no HTTP-version
+  bool empty_target = false; // method SP+ version, no target (OPTIONS  HTTP/1.1)
+  // Whether the line is in one of the forms above, which servers answer but
+  // RFC 9112 §3 does not allow.
+  bool lenient() const { return no_version || bad_version || empty_target; }
 };
 
 // method SP+ request-target SP+ HTTP-version, read as whitespace-delimited
@@ -65,6 +72,20 @@ struct request_line {
 // max_line: then the version is unknown and only method and (partial)
 // target are required; a method that is not known then needs a target that
 // begins like one ('/', '*' or a scheme's "://").
+//
+// Lenient forms, flagged in `out` (strict callers check lenient()):
+//   no_version: one word after the method, the target: an HTTP/0.9 simple
+//     request ("GET /"); a method that is not known needs a target that
+//     begins like one.
+//   empty_target: one word after the method that begins with "HTTP/" (any
+//     case): the version, with no target ("OPTIONS  HTTP/1.1", "OPTIONS
+//     HTTP/1.1"); a method that is not known needs a valid version.
+//   bad_version: a last word that is no HTTP-version ("HTTP/1.", "HTTP/x",
+//     "HTTP/2", "http/1.1", "FOO"), kept as sent. Another protocol's version
+//     ("RTSP/1.0", "SIP/2.0": letters '/' digit) is never one: no request.
+//     A method that is not known needs a word beginning with "HTTP/" (any
+//     case) and a target that begins like one.
+// A method with nothing after it ("OPTIONS") is no request.
 bool parse_request_line(std::string_view line, bool cut, request_line& out);
 
 // The strict form detection uses for a method that is not known: exactly

@@ -26,8 +26,10 @@ protocol_entry http_protocol_entry() {
   e.make_stream = &make_http_parser;
   e.make_datagram = &make_http_datagram_parser;
   e.extra_counters = {
-    "requests_extension_method", "h2_prefaces", "upgrades", "websocket_upgrades",
-    "websocket_sip", "websocket_not_sip", "upgrade_hold_overflow", "ws_frames",
+    "requests_extension_method", "h2_prefaces", "requests_no_version",
+    "requests_bad_version", "requests_empty_target", "responses_no_status_line",
+    "upgrades", "websocket_upgrades", "websocket_sip", "websocket_not_sip",
+    "upgrade_hold_overflow", "ws_frames",
     "ws_messages", "ws_control_frames", "ws_oversize", "ws_compressed", "ws_damaged",
     "ws_protocol_errors", "ws_gap_failures",
   };
@@ -62,6 +64,7 @@ void http_datagram_parser::deliver(direction dir, const uint8_t* data, size_t le
 void http_parser::message::reset() {
   active = false;
   is_request = false;
+  simple = false;
   seq = 0;
   method.clear();
   target.clear();
@@ -100,6 +103,7 @@ void http_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64
     ws_sync();
     return;
   }
+  flush_simple_request(sides_[(static_cast<size_t>(dir) & 1) ^ 1], reverse(dir), ts_ns, out);
   process(sides_[static_cast<size_t>(dir) & 1], dir, data, len, ts_ns, seq, out);
 }
 
@@ -180,6 +184,16 @@ void http_parser::process(side& s, direction dir, const uint8_t* data, size_t le
     }
 
     // Line-oriented phases.
+    if (s.ph == phase::start_line && s.line.empty() && !s.line_cut &&
+        data[pos] != '\r' && data[pos] != '\n' && awaits_simple_response(s)) {
+      // After an HTTP/0.9 request: a status line or the body to close.
+      constexpr std::string_view status_start = "HTTP/";
+      const size_t n = std::min(len - pos, status_start.size());
+      if (std::memcmp(data + pos, status_start.data(), n) != 0) {
+        start_simple_response(s);
+        return;
+      }
+    }
     const auto* nl = static_cast<const uint8_t*>(std::memchr(data + pos, '\n', len - pos));
     if (nl == nullptr) {
       // Keep the start of an unfinished line, up to max_line.
@@ -258,6 +272,10 @@ void http_parser::on_line(side& s, direction dir, std::string_view line, bool cu
       return; // stray CRLF between messages
     if (try_start_line(s, line, cut, line_seq))
       return;
+    if (awaits_simple_response(s)) {
+      start_simple_response(s);
+      return;
+    }
     start_resync(s);
     note_skipped(s, line.size() + 1);
     return;
@@ -316,9 +334,12 @@ void http_parser::on_line(side& s, direction dir, std::string_view line, bool cu
 
 bool http_parser::try_start_line(side& s, std::string_view line, bool cut, uint32_t line_seq) {
   message& m = s.msg;
-  if (s.r != role::responder) {
+  if (s.r != role::responder && !awaits_simple_response(s)) {
     http::request_line rl;
-    if (http::parse_request_line(line, cut, rl)) {
+    // The lenient forms only where a start line is due, not in resync (text
+    // of a lost body).
+    if (http::parse_request_line(line, cut, rl) &&
+        (!rl.lenient() || s.ph == phase::start_line)) {
       if (http::is_h2_preface(rl)) {
         count(h2_prefaces); // HTTP/2 with prior knowledge: not HTTP/1 from here
         state_ = parser_state::done;
@@ -326,13 +347,20 @@ bool http_parser::try_start_line(side& s, std::string_view line, bool cut, uint3
       }
       if (!http::is_known_method(rl.method))
         count(requests_extension_method);
+      if (rl.no_version)
+        count(requests_no_version);
+      if (rl.bad_version)
+        count(requests_bad_version);
+      if (rl.empty_target)
+        count(requests_empty_target);
       m.reset();
       m.active = true;
       m.is_request = true;
+      m.simple = rl.no_version;
       m.seq = line_seq;
       set_field(m.method, rl.method, m);
       set_field(m.target, rl.target, m);
-      m.version.assign(rl.version.data(), rl.version.size());
+      set_field(m.version, rl.version, m); // as sent, so maybe no HTTP/x.y
       s.r = role::requester;
       s.ph = phase::headers;
       s.resync_skipped = 0;
@@ -359,6 +387,33 @@ bool http_parser::try_start_line(side& s, std::string_view line, bool cut, uint3
     }
   }
   return false;
+}
+
+bool http_parser::awaits_simple_response(const side& s) const {
+  return s.r != role::requester && !datagram_mode_ && pending_size_ > 0 &&
+         pending_[pending_head_].simple;
+}
+
+void http_parser::start_simple_response(side& s) {
+  // HTTP/0.9 (RFC 1945 §4.1): no status line, no headers; the body ends
+  // with the connection.
+  (void)pop_pending();
+  count(responses_no_status_line);
+  ++counters_.messages;
+  s.r = role::responder;
+  s.ph = phase::until_close;
+  s.line.clear();
+  s.line_cut = false;
+  s.resync_skipped = 0;
+}
+
+void http_parser::flush_simple_request(side& s, direction dir, uint64_t ts_ns,
+                                       record_sink& out) {
+  // An HTTP/0.9 request waits for header fields only until the other side
+  // answers: then it is complete (fields sent later are skipped).
+  if (s.ph == phase::headers && s.msg.active && s.msg.is_request && s.msg.simple &&
+      !s.hold && !datagram_mode_)
+    end_of_headers(s, dir, ts_ns, out);
 }
 
 void http_parser::on_header_line(side& s, std::string_view line) {
@@ -489,11 +544,12 @@ void http_parser::end_of_headers(side& s, direction dir, uint64_t ts_ns, record_
     const bool te_other = m.te_present && !m.chunked;
     const uint64_t length = m.has_length ? m.content_length : 0;
     const bool upgrade = m.upgrade;
+    const bool simple = m.simple;
     emit_request(s, dir, ts_ns, out);
     // CONNECT, like an upgrade, may be followed by the tunnel's bytes
     // before the response (a client that does not wait).
     const bool switches = upgrade || kind == method_kind::connect;
-    push_pending({kind, switches});
+    push_pending({kind, switches, simple});
     if (switches && !s.hold_off && !chunked && !te_other && length == 0) {
       // What follows may already be the new protocol: hold it until the
       // response says (RFC 9110 §7.8, §9.3.6).

@@ -8,8 +8,8 @@
 // flow whose "client" per the flow table is really the server still parses.
 //
 // Methods: any RFC 9110 method token (1*tchar, at most http::max_method
-// characters) followed by a request target and an HTTP version is a
-// request: RFC 9110, WebDAV (PROPFIND, MKCOL, LOCK, ...), PATCH and any
+// characters) followed by a request target and an HTTP version (or a
+// lenient form, below) is a request: RFC 9110, WebDAV (PROPFIND, MKCOL, LOCK, ...), PATCH and any
 // extension method a server may answer. Methods are case-sensitive (RFC 9110
 // §9.1): "get" is not GET but an extension method of its own, reported with
 // METHOD 0 and its name as sent, as Zeek and Suricata (libhtp) report it.
@@ -18,6 +18,21 @@
 // stricter (http::looks_like_http): such a method needs its whole line in
 // the form token SP target SP HTTP/1.0|1.1. "PRI * HTTP/2.0" (the HTTP/2
 // preface) is no request: parsing stops (h2_prefaces).
+//
+// Lenient request lines (servers answer them, so they are exported and
+// counted, never dropped): where a start line is due (not in resync) a line
+// with a method and a target is a request whatever its version
+// (http::parse_request_line): no version, an HTTP/0.9 simple request "GET /"
+// (requests_no_version); a version that is no HTTP/x.y, "HTTP/1.", "HTTP/x",
+// "http/1.1", kept as sent (requests_bad_version; "RTSP/1.0", "SIP/2.0" stay
+// no request); method SP+ version with no target, "OPTIONS  HTTP/1.1" or
+// "OPTIONS HTTP/1.1", path "" (requests_empty_target). A method alone is no
+// request. An HTTP/0.9 request has no headers: it is complete at its empty
+// line, when the other side sends, or at finish(), whichever comes first
+// (header fields it does carry are read). Its response is a status line
+// (then parsed as usual) or, when the first bytes are not "HTTP/", a body
+// without status line that runs to close (responses_no_status_line; no
+// HttpReply, no resync, no violation). The probe stays strict.
 //
 // Framing (RFC 9112 §6): Content-Length; Transfer-Encoding chunked (chunk
 // sizes, extensions and trailers may be split anywhere); requests without a
@@ -69,8 +84,19 @@
 //   its body has arrived too, so captures that lose or cut bodies yield more
 //   records here (http-4k-requests, http-650-responses, mixed-netflix...);
 //   runs of spaces after the method are skipped (tshark then shows an empty
-//   URI); a header line without ':' is skipped (tshark ends the header block
-//   there); NOTIFY/SUBSCRIBE/UNSUBSCRIBE (UPnP eventing) are framed but not
+//   URI and the rest of the line as the version); lenient request lines
+//   (checked with tshark 4.0.17 on a capture of each form): "GET / HTTP/1.",
+//   "GET / HTTP/x", "GET / http/1.1", "GET / FOO" give the version as
+//   tshark shows it, and "OPTIONS  HTTP/1.1" path "" and version HTTP/1.1
+//   as tshark, but "OPTIONS HTTP/1.1" (one space) gives path "", version
+//   HTTP/1.1 where tshark shows URI "HTTP/1.1" and no version; "GET /path"
+//   followed by header fields gives version "" and the fields, as tshark;
+//   an HTTP/0.9 request ("GET /" CRLF, no header block) is reported where
+//   tshark shows it only with http.desegment_headers off (URI "/", version
+//   ""); "FOO /x" (extension method, no version) is reported, tshark does
+//   not know the method; "OPTIONS" alone is no request, tshark (headers not
+//   desegmented) shows one with an empty URI; a header line without ':' is
+//   skipped (tshark ends the header block there); NOTIFY/SUBSCRIBE/UNSUBSCRIBE (UPnP eventing) are framed but not
 //   reported, as tshark does not count them as requests; SSDP (HTTP over UDP
 //   1900, M-SEARCH) is reported, as tshark does.
 //
@@ -99,6 +125,10 @@ namespace metaprobe {
 enum http_counter : size_t {
   requests_extension_method, // requests whose method is not a known one
   h2_prefaces,               // "PRI * HTTP/2.0": HTTP/2 with prior knowledge
+  requests_no_version,       // HTTP/0.9 simple requests: method SP target
+  requests_bad_version,      // a version that is no HTTP/x.y ("HTTP/1.", "HTTP/x")
+  requests_empty_target,     // method SP+ version, no target ("OPTIONS  HTTP/1.1")
+  responses_no_status_line,  // HTTP/0.9 responses: the body, to close
   upgrades,                  // 101 Switching Protocols
   websocket_upgrades,        // 101 to WebSocket
   websocket_sip,             // ... with subprotocol sip: SIP over WebSocket
@@ -168,6 +198,7 @@ private:
   struct message {
     bool active = false;     // start line seen
     bool is_request = false;
+    bool simple = false;     // an HTTP/0.9 request line (no version)
     uint32_t seq = 0;        // TCP sequence of the start line's first byte
     std::string method, target, version;
     std::string host, user_agent, referer, cookie;
@@ -205,6 +236,7 @@ private:
   struct pending_request {
     http::method_kind kind = http::method_kind::other;
     bool upgrade = false;
+    bool simple = false; // HTTP/0.9: the response may have no status line
   };
 
   static constexpr size_t pending_cap = 64;
@@ -214,6 +246,9 @@ private:
   void on_line(side& s, direction dir, std::string_view line, bool cut,
                uint32_t line_seq, uint64_t ts_ns, record_sink& out);
   bool try_start_line(side& s, std::string_view line, bool cut, uint32_t line_seq);
+  bool awaits_simple_response(const side& s) const;
+  void start_simple_response(side& s);
+  void flush_simple_request(side& s, direction dir, uint64_t ts_ns, record_sink& out);
   void on_header_line(side& s, std::string_view line);
   void end_of_headers(side& s, direction dir, uint64_t ts_ns, record_sink& out);
   bool segment_starts_message(const side& s, const uint8_t* data, size_t len) const;

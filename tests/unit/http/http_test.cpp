@@ -637,7 +637,8 @@ TEST_CASE("message helpers") {
   CHECK_FALSE(parse_status_line("HTTP/1.1 2000 OK", sl));
   CHECK_FALSE(parse_status_line("HTTP/1.1 OK", sl));
   request_line rl;
-  CHECK_FALSE(parse_request_line("GET /nover", false, rl));
+  CHECK(parse_request_line("GET /nover", false, rl)); // HTTP/0.9
+  CHECK(rl.no_version);
   CHECK(parse_request_line("GET /a;cat /etc/passwd|?x HTTP/1.1", false, rl));
   CHECK(rl.target == "/a;cat");
   CHECK(rl.version == "HTTP/1.1");
