@@ -43,7 +43,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -55,14 +54,6 @@ import robustness as gen  # noqa: E402  (pcap writers)
 
 failures = mpi.failures
 check = mpi.check
-
-
-def free_udp_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def phase_frames(phase: int, flows: int, client=None) -> bytes:
@@ -96,7 +87,7 @@ class receiver:
     """metaprobe-receiver on a UDP port, JSON lines into a file."""
 
     def __init__(self, bin_dir: Path, work: Path, name: str):
-        self.port = free_udp_port()
+        self.port = mpi.free_port("udp")
         self.out = work / f"{name}.jsonl"
         self.err = work / f"{name}.err"
         self.proc = subprocess.Popen(

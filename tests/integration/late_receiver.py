@@ -25,7 +25,6 @@ exit 0 pass, 1 fail. Needs no corpus: the capture is generated.
 
 import argparse
 import signal
-import socket
 import sys
 import time
 from pathlib import Path
@@ -39,14 +38,6 @@ N = N1 + N2 + N3
 check = mpi.check
 
 
-def free_udp_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,7 +49,7 @@ def main(argv=None) -> int:
     work = mpi.make_workdir(Path(args.work_dir) if args.work_dir else None, "late-receiver")
     t = args.timeout
 
-    port = free_udp_port()
+    port = mpi.free_port("udp")
     fifo = xh.fifo_feed(work / "capture.pcap")
     dns_file = work / "dns.ipfix"
     rx = None

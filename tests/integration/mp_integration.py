@@ -42,6 +42,45 @@ SANITIZER_MARKERS = (
 failures: List[str] = []
 
 
+def free_port(kind: str = "udp", count: int = 1) -> int:
+    """A loopback port (or `count` consecutive ports) free now, chosen below
+    the kernel's ephemeral range (net.ipv4.ip_local_port_range).
+
+    Ports found by binding port 0 come from the ephemeral range, and the
+    kernel hands the same range out to every other socket on the machine
+    (another test running in parallel, or the exporter's own connected UDP
+    socket): a port that a test leaves unbound for a while (a collector
+    that starts late) can be taken in between. Below the range only an
+    explicit bind can take it, so the tests pick their ports there.
+    """
+    import random
+    import socket
+    low = 32768
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    lo, hi = 10000, max(10000 + count + 1, low - count)
+    socktype = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
+    for _ in range(200):
+        base = random.randint(lo, hi)
+        socks = []
+        try:
+            for off in range(count):
+                s = socket.socket(socket.AF_INET, socktype)
+                socks.append(s)
+                if socktype == socket.SOCK_STREAM:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind(("127.0.0.1", base + off))
+            return base
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no free {kind} port below {low}")
+
+
 def check(cond, what: str, detail="") -> bool:
     print(("ok   " if cond else "FAIL ") + what)
     if not cond:

@@ -241,21 +241,13 @@ def stuck_run(bin_dir: Path, work: Path, timeout: float):
     check(len(stats) >= int(PACE), f"1: a stat line every netflow_timeout (1 s) ({len(stats)} lines)")
 
 
-def free_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def reading_run(bin_dir: Path, work: Path, timeout: float):
     print("-- 2. collector that reads (metaprobe-receiver)")
     work.mkdir(parents=True, exist_ok=True)
     pcap = work / "input.pcap"
     flows = FLOWS // 3
     pcap.write_bytes(gen.global_header() + b"".join(http_frames(flows, "read")))
-    port = free_port()
+    port = mpi.free_port("tcp")
     out = work / "received.json"
     rx = subprocess.Popen([str(mpi.find_bin(bin_dir, "metaprobe-receiver")), "--listen", f"tcp:127.0.0.1:{port}",
                            "--format", "json", "--output", str(out)],
