@@ -102,8 +102,10 @@ classifier_core::classifier_core(const classifier_options& opts, uint16_t shard,
       if (!udp_port_[port])
         udp_port_[port] = static_cast<uint8_t>(i + 1);
     if (e.probe) {
-      if (s.tcp_parser || !e.tcp_ports.empty())
+      if (s.tcp_parser || !e.tcp_ports.empty()) {
         any_tcp_probe_ = true;
+        tcp_candidates_.push_back(&e);
+      }
       if (s.udp_parser || !e.udp_ports.empty())
         any_udp_probe_ = true;
     }
@@ -385,7 +387,9 @@ void classifier_core::detect_by_port(flow_entry& f, uint64_t ts_ns) {
     set_protocol(f, m - 1u, ts_ns);
     return;
   }
-  if (can_probe && opts_.max_probe_packets > 0) {
+  const bool budget = s.info.l4_proto == ipproto_tcp ? opts_.max_probe_bytes > 0
+                                                     : opts_.max_probe_packets > 0;
+  if (can_probe && budget) {
     s.probing = true;
   } else {
     f.stream[0].set_store(false);
@@ -415,6 +419,7 @@ bool classifier_core::probe(flow_entry& f, direction dir, const uint8_t* data, u
 
 void classifier_core::stop_probing(flow_entry& f) {
   f.s.probing = false;
+  f.s.detect.reset();
   ++counters_.undetected;
   f.stream[0].set_store(false);
   f.stream[1].set_store(false);
@@ -539,22 +544,18 @@ void classifier_core::tcp_data(flow_entry& f, direction dir, uint32_t seq, const
                                uint32_t len, bool copy, uint64_t ts_ns) {
   flow_state& s = f.s;
   if (!s.has_parser) {
-    if (s.probing && data && len && probe(f, dir, data, len, ts_ns) && s.has_parser) {
-      // Bytes consumed while probing are lost to the parser: one gap each.
-      for (size_t x = 0; x < 2; ++x) {
-        uint64_t pre = s.pre_bytes[x];
-        if (!pre)
-          continue;
-        s.pre_bytes[x] = 0;
-        auto xd = static_cast<direction>(x);
-        uint32_t at = (xd == dir ? seq : f.stream[x].next_seq()) - static_cast<uint32_t>(pre);
-        tcp_gap(f, xd, at, static_cast<uint32_t>(std::min<uint64_t>(pre, UINT32_MAX)), ts_ns);
-      }
+    if (s.probing) {
+      stream_piece piece;
+      piece.dir = dir;
+      piece.seq = seq;
+      piece.ts_ns = ts_ns;
+      if (data)
+        piece.bytes.assign(reinterpret_cast<const char*>(data), len);
+      else
+        piece.gap = len; // track-only bytes (not expected)
+      probe_stream(f, std::move(piece), ts_ns);
     }
-    if (!s.has_parser) {
-      s.pre_bytes[di(dir)] += len;
-      return;
-    }
+    return; // bytes of a flow without parser are not kept
   }
   if (!data) { // track-only bytes cannot reach a parser (not expected)
     tcp_gap(f, dir, seq, len, ts_ns);
@@ -572,11 +573,67 @@ void classifier_core::tcp_data(flow_entry& f, direction dir, uint32_t seq, const
   ++counters_.events;
 }
 
+void classifier_core::probe_stream(flow_entry& f, stream_piece piece, uint64_t ts_ns) {
+  flow_state& s = f.s;
+  if (!s.detect)
+    s.detect = std::make_unique<stream_redetector>(
+      tcp_candidates_, opts_.max_probe_bytes, stream_redetector::default_max_probes,
+      opts_.max_probe_packets);
+  counters_.probe_bytes += piece.bytes.size();
+  settle_probe(f, s.detect->add(std::move(piece)), ts_ns);
+}
+
+void classifier_core::settle_probe(flow_entry& f, stream_redetector::verdict v, uint64_t ts_ns) {
+  flow_state& s = f.s;
+  if (v == stream_redetector::verdict::pending)
+    return;
+  std::unique_ptr<stream_redetector> d = std::move(s.detect);
+  if (v == stream_redetector::verdict::undetected) {
+    switch (d->reason()) {
+    case stream_redetector::give_up::overflow: ++counters_.probe_overflow; break;
+    case stream_redetector::give_up::gaps: ++counters_.probe_gaps; break;
+    default: break;
+    }
+    stop_probing(f);
+    return;
+  }
+  size_t slot = 0;
+  while (slot < slots_.size() && slots_[slot].entry != d->detected())
+    ++slot;
+  if (slot == slots_.size()) { // not a candidate of this table (cannot happen)
+    stop_probing(f);
+    return;
+  }
+  ++counters_.detected_probe;
+  if (d->resynced())
+    ++counters_.detected_midstream;
+  set_protocol(f, slot, ts_ns);
+  if (!s.has_parser)
+    return;
+  // The parser gets every byte held while probing, in arrival order.
+  for (stream_piece& p : d->take_pieces()) {
+    if (p.gap > 0) {
+      tcp_gap(f, p.dir, p.seq, static_cast<uint32_t>(std::min<uint64_t>(p.gap, UINT32_MAX)),
+              p.ts_ns);
+      continue;
+    }
+    tcp_data(f, p.dir, p.seq, reinterpret_cast<const uint8_t*>(p.bytes.data()),
+             static_cast<uint32_t>(p.bytes.size()), true, p.ts_ns);
+  }
+}
+
 void classifier_core::tcp_gap(flow_entry& f, direction dir, uint32_t seq, uint32_t len,
                               uint64_t ts_ns) {
   flow_state& s = f.s;
   if (!s.has_parser) {
-    s.pre_bytes[di(dir)] += len;
+    if (s.probing) {
+      stream_piece piece;
+      piece.dir = dir;
+      piece.seq = seq;
+      piece.ts_ns = ts_ns;
+      piece.gap = len;
+      probe_stream(f, std::move(piece), ts_ns);
+    }
     return;
   }
   stream_batch& b = batch_of(f);
@@ -622,6 +679,8 @@ void classifier_core::end_flow(flow_entry& f, flow_end_reason why, uint64_t now_
       sink_.dir = static_cast<direction>(x);
       f.stream[x].flush(sink_);
     }
+    if (s.detect) // the probes run once more on what was held
+      settle_probe(f, s.detect->finish(), f.last_ts_ns);
   }
   flow_summary sum;
   sum.info = s.info;
@@ -689,6 +748,10 @@ void classifier_core::publish_counters(stage_stats& stats, const std::string& pr
   stats.set(prefix + "detected_port", c.detected_port);
   stats.set(prefix + "detected_probe", c.detected_probe);
   stats.set(prefix + "undetected", c.undetected);
+  stats.set(prefix + "detected_midstream", c.detected_midstream);
+  stats.set(prefix + "probe_bytes", c.probe_bytes);
+  stats.set(prefix + "probe_overflow", c.probe_overflow);
+  stats.set(prefix + "probe_gaps", c.probe_gaps);
   stats.set(prefix + "parser_flows", c.parser_flows);
   stats.set(prefix + "events", c.events);
   stats.set(prefix + "bytes_zero_copy", c.bytes_zero_copy);

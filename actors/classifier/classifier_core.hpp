@@ -28,17 +28,28 @@
 //   4. Protocol detection, once per flow: the server port (then the client
 //      port) in the registry's tcp_ports/udp_ports gives the protocol.
 //      Otherwise every registry entry with a probe that can run on the
-//      flow's transport (it lists ports or a parser for it) probes the
-//      first in-order bytes of each payload packet (TCP: the reassembled
-//      stream; UDP: the datagram), in registry order, until one matches or
-//      `max_probe_packets` payload packets of the flow were probed (the flow
-//      then stays `unknown`: full-flow statistics only).
+//      flow's transport (it lists ports or a parser for it) is a candidate,
+//      in registry order:
+//      - UDP: each datagram is probed alone, until one matches or
+//        `max_probe_packets` datagrams were probed;
+//      - TCP: the reassembled bytes of both directions are held, in arrival
+//        order, in the flow's stream_redetector (parsers/common/redetect.hpp,
+//        the same detection the parser stage runs after a hand-over): each
+//        direction's accumulated start is probed (again when it doubled, or
+//        when the other side starts to send), so a first message split into
+//        any number of segments is found like a whole one; and the later
+//        pieces of a direction (up to `max_probe_packets`) are probed alone
+//        too, for flows picked up in their middle. At most
+//        `max_probe_bytes` bytes are held per flow.
+//      A flow no probe takes stays `unknown` (full-flow statistics only)
+//      and what was held is freed.
 //   5. A flow whose protocol has a parser gets an `open` event (flow_info in
 //      infos) when the protocol is known, then `data` (TCP in-order bytes),
 //      `gap` (lost TCP bytes), `datagram` (UDP payloads) and finally `close`
-//      (its flow_summary in summaries). Bytes of a direction consumed before
-//      the protocol was known (probing on non-standard ports) are announced
-//      to the parser as one gap. Data that is in the packet batch is passed
+//      (its flow_summary in summaries). The bytes held while probing are
+//      replayed to the parser first, as they came (copied); when the match
+//      was on a piece probed alone, the pieces before it are announced as
+//      gaps. Data that is in the packet batch is passed
 //      by pointer (zero copy: the batch is added to `sources` once per output
 //      batch); bytes out of the reassembly buffers or out of IP reassembly are
 //      copied into `bytes` (source = own_bytes).
@@ -118,7 +129,8 @@ struct classifier_options {
   uint32_t frag_max_fragments = 64;                    // fragments per datagram
   uint64_t frag_timeout_ns = 30'000'000'000ull;        // incomplete datagram dropped after
   uint64_t frag_max_buffered_bytes = 32u << 20;        // fragment bytes held per shard
-  uint32_t max_probe_packets = 8;                      // payload packets probed per flow
+  uint32_t max_probe_packets = 8;                      // UDP datagrams / TCP pieces probed alone
+  uint32_t max_probe_bytes = 4096;                     // TCP bytes held per flow while probing
   uint32_t expire_per_packet = 8;                      // due flows handled before each packet
   uint32_t expire_per_call = 1u << 16;                 // due flows handled per advance_time()
   // Raw metadata (see above): protocols whose packets are exported (empty:
@@ -148,6 +160,10 @@ struct classifier_counters {
   uint64_t detected_port = 0;     // flows whose protocol came from a port
   uint64_t detected_probe = 0;    // ... from a payload probe
   uint64_t undetected = 0;        // flows that gave up probing
+  uint64_t detected_midstream = 0; // ... TCP, on a piece probed alone (earlier bytes: gaps)
+  uint64_t probe_bytes = 0;       // TCP bytes held while probing
+  uint64_t probe_overflow = 0;    // TCP flows given up at max_probe_bytes
+  uint64_t probe_gaps = 0;        // TCP flows given up: both starts lost to gaps
   uint64_t parser_flows = 0;      // open events emitted
   uint64_t events = 0;            // stream events emitted
   uint64_t bytes_zero_copy = 0;   // payload bytes passed by pointer
@@ -242,8 +258,13 @@ private:
   void handle_fragment(const decoded_packet& p, bool nested = false);
   flow_entry* new_flow(const decoded_packet& p, const flow_key& key, bool src_is_lo);
   void detect_by_port(flow_entry& f, uint64_t ts_ns);
-  // Runs the probes on a payload; true when the flow got a protocol.
+  // UDP: runs the probes on a datagram; true when the flow got a protocol.
   bool probe(flow_entry& f, direction dir, const uint8_t* data, uint32_t len, uint64_t ts_ns);
+  // TCP: holds a piece of the stream in the flow's detector and acts on
+  // its verdict (settle_probe: the protocol set and every held byte
+  // replayed to its parser, or probing given up).
+  void probe_stream(flow_entry& f, stream_piece piece, uint64_t ts_ns);
+  void settle_probe(flow_entry& f, stream_redetector::verdict v, uint64_t ts_ns);
   void stop_probing(flow_entry& f);
   void set_protocol(flow_entry& f, size_t slot_index, uint64_t ts_ns);
   void open(flow_entry& f, uint64_t ts_ns);
@@ -270,6 +291,7 @@ private:
   std::vector<uint8_t> tcp_port_;          // port -> registry index + 1
   std::vector<uint8_t> udp_port_;
   bool any_tcp_probe_ = false;
+  stream_redetector::candidates tcp_candidates_; // probes that may take a TCP flow
   bool any_udp_probe_ = false;
   int relay_proto_ = -1;                   // app_protocol whose parser relays unparsed flows' summaries
   std::vector<uint16_t> raw_meta_;         // by app_protocol value: META_PROTO, 0 = not selected

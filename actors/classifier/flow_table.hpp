@@ -43,6 +43,7 @@
 
 #include "classifier/tcp_stream.hpp"
 #include "core/stream.hpp"
+#include "parsers/common/redetect.hpp"
 
 namespace metaprobe {
 
@@ -63,7 +64,7 @@ struct flow_key {
   bool operator!=(const flow_key& o) const { return !(*this == o); }
 };
 
-// Per-flow state the classifier keeps (plain data, reset on reuse).
+// Per-flow state the classifier keeps (reset on reuse).
 struct flow_state {
   flow_info info;
   direction_counters dir[2];   // deltas since the last report
@@ -78,7 +79,10 @@ struct flow_state {
   uint8_t handshake = 0;       // 1: client SYN seen, 2: + SYN/ACK, 3: + ACK
   uint64_t syn_ts_ns = 0;      // client SYN
   uint64_t synack_ts_ns = 0;   // server SYN/ACK
-  uint64_t pre_bytes[2] = {0, 0}; // stream bytes consumed before a parser attached
+  // TCP bytes held while the protocol is looked for by content (both
+  // directions, in arrival order; classifier_core.hpp step 4). Only while
+  // probing; nullptr otherwise.
+  std::unique_ptr<stream_redetector> detect;
   uint32_t raw_packets = 0;    // raw metadata items emitted for this flow
   uint32_t raw_info = 0;       // index of its info in the output's raw_infos
 };

@@ -90,7 +90,7 @@ struct parser_counters {
 
 // An in-band hand-over: another protocol takes a stream over (RFC 9110
 // CONNECT 2xx, 101 Switching Protocols, STARTTLS/STLS accepted) and the rest
-// of the flow goes through detection again (parsers/stage/redetect.hpp).
+// of the flow goes through detection again (parsers/common/redetect.hpp).
 enum class handover_kind : uint8_t {
   connect,   // HTTP CONNECT answered 2xx: a tunnel
   upgrade,   // HTTP 101 Switching Protocols (h2c, TLS, WebSocket other than SIP)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Fuzzes the parser stage's re-detection path (parsers/stage/redetect.hpp,
+// Fuzzes the parser stage's re-detection path (parsers/common/redetect.hpp,
 // parser_host.hpp): a flow of HTTP, SMTP, POP3, IMAP or XMPP whose fixed
 // opening hands over (CONNECT 200, STARTTLS accepted, <proceed/>), followed
 // by the fuzz bytes of both sides in random segments (and gaps), so what

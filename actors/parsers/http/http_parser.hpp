@@ -40,7 +40,7 @@
 // response with neither length nor chunking runs to connection close; 100
 // Continue (any 1xx but 101) precedes the real response; CONNECT 2xx hands
 // the flow over (kind connect: the stage re-detects the tunnel's content,
-// parsers/stage/redetect.hpp); what the client sent after CONNECT before
+// parsers/common/redetect.hpp); what the client sent after CONNECT before
 // the response is held, like after an Upgrade request, and goes with it. Pipelined requests are matched to responses in
 // order through a bounded queue of pending methods.
 //

@@ -5,7 +5,8 @@ namespace metaprobe {
 
 parser_host::parser_host(const protocol_entry& entry, const parser_options& opts,
                          const std::vector<protocol_entry>& protocols)
-  : entry_(entry), protocols_(protocols), opts_(opts) {
+  : entry_(entry), protocols_(protocols),
+    redetect_candidates_(stream_redetector::stream_candidates(protocols)), opts_(opts) {
 }
 
 uint32_t parser_host::info_index(flow_slot& slot, record_batch& out) {
@@ -108,7 +109,7 @@ bool parser_host::begin_redetect(flow_slot& slot, handover_kind kind, uint64_t t
   slot.stream->finish(ts_ns, scratch_);
   if (slot.chain.empty())
     slot.chain = entry_.name;
-  slot.redetect = std::make_unique<stream_redetector>(protocols_, max_redetect_bytes);
+  slot.redetect = std::make_unique<stream_redetector>(redetect_candidates_, max_redetect_bytes);
   return true;
 }
 

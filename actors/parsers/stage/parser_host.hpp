@@ -28,7 +28,7 @@
 
 #include "core/stream.hpp"
 #include "parsers/registry.hpp"
-#include "parsers/stage/redetect.hpp"
+#include "parsers/common/redetect.hpp"
 
 namespace metaprobe {
 
@@ -109,6 +109,7 @@ private:
 
   const protocol_entry& entry_;
   const std::vector<protocol_entry>& protocols_;
+  stream_redetector::candidates redetect_candidates_; // probe + stream parser
   parser_options opts_;
   parser_counters counters_;
   parser_host_counters host_counters_;

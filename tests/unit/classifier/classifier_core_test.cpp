@@ -330,7 +330,7 @@ TEST_CASE("classifier: detection by probe on a non-standard port") {
   CHECK(h.sb(app_protocol::http).infos[0].proto == app_protocol::http);
 }
 
-TEST_CASE("classifier: bytes before a late probe match become a gap") {
+TEST_CASE("classifier: bytes held while probing reach the parser once a probe accepts") {
   harness h;
   auto e = pair_on(9100);
   handshake(h.b, e, 0);
@@ -338,14 +338,75 @@ TEST_CASE("classifier: bytes before a late probe match become a gap") {
   h.b.tcp(e, false, 50 * ms, ack | psh, 501, "DNS!reply"); // dns probe matches
   h.b.tcp(e, true, 60 * ms, ack | psh, 106, "more");
   h.run();
-  CHECK(h.kinds(app_protocol::dns) == std::vector<K>{K::open, K::gap, K::data, K::data});
-  auto gaps = h.events(app_protocol::dns, K::gap);
-  REQUIRE(gaps.size() == 1);
-  CHECK(gaps[0].dir == direction::client_to_server);
-  CHECK(gaps[0].len == 5);
-  CHECK(gaps[0].seq == 101);
-  CHECK(h.text(app_protocol::dns, direction::client_to_server) == "#####more");
+  CHECK(h.kinds(app_protocol::dns) == std::vector<K>{K::open, K::data, K::data, K::data});
+  CHECK(h.events(app_protocol::dns, K::gap).empty());
+  CHECK(h.text(app_protocol::dns, direction::client_to_server) == "HELLOmore");
   CHECK(h.text(app_protocol::dns, direction::server_to_client) == "DNS!reply");
+  CHECK(h.c().counters().detected_probe == 1);
+  CHECK(h.c().counters().probe_bytes == 14);
+}
+
+TEST_CASE("classifier: a probe start split at every byte is found, nothing lost") {
+  const std::string msg = "GET /split HTTP/1.1\r\n\r\n";
+  for (size_t first : {size_t{1}, size_t{2}, size_t{3}, size_t{5}, size_t{0}}) {
+    CAPTURE(first);
+    harness h;
+    auto e = pair_on(8081);
+    handshake(h.b, e, 0);
+    uint32_t seq = 101;
+    size_t at = 0;
+    uint64_t t = 40 * ms;
+    while (at < msg.size()) {
+      // first == 0: byte by byte; else `first` bytes, then the rest.
+      size_t n = first == 0 ? 1 : (at == 0 ? first : msg.size() - at);
+      h.b.tcp(e, true, t++, ack | psh, seq, msg.substr(at, n));
+      seq += static_cast<uint32_t>(n);
+      at += n;
+    }
+    h.run();
+    CHECK(h.c().counters().detected_probe == 1);
+    CHECK(h.c().counters().detected_midstream == 0);
+    CHECK(h.text(app_protocol::http, direction::client_to_server) == msg);
+  }
+}
+
+TEST_CASE("classifier: a flow picked up mid-stream is found on a later segment") {
+  harness h;
+  auto e = pair_on(8082);
+  // No handshake: the capture started inside a keep-alive connection.
+  h.b.tcp(e, false, 10 * ms, ack | psh, 9001, "...tail of a body");
+  h.b.tcp(e, false, 11 * ms, ack | psh, 9018, "more body");
+  h.b.tcp(e, false, 12 * ms, ack | psh, 9027, "GET  is not a request here");
+  h.run();
+  // The third segment is probed alone (the first sender is the client: no
+  // SYN was seen).
+  CHECK(h.c().counters().detected_probe == 1);
+  CHECK(h.c().counters().detected_midstream == 1);
+  auto gaps = h.events(app_protocol::http, K::gap);
+  REQUIRE(gaps.size() == 2); // the two earlier segments
+  CHECK(gaps[0].seq == 9001);
+  CHECK(gaps[0].len == 17);
+  CHECK(h.text(app_protocol::http, direction::client_to_server) ==
+        std::string(26, '#') + "GET  is not a request here");
+}
+
+TEST_CASE("classifier: bytes held while probing are bounded (max_probe_bytes)") {
+  harness h;
+  h.opts.max_probe_bytes = 100;
+  h.opts.max_probe_packets = 0;
+  auto e = pair_on(9300);
+  handshake(h.b, e, 0);
+  uint32_t seq = 101;
+  for (int i = 0; i < 10; ++i) {
+    h.b.tcp(e, true, (40 + i) * ms, ack | psh, seq, std::string(30, 'x'));
+    seq += 30;
+  }
+  h.run();
+  CHECK(h.c().counters().undetected == 1);
+  CHECK(h.c().counters().probe_overflow == 1);
+  CHECK(h.c().counters().probe_bytes <= 120); // what the bound allowed (+ the last piece)
+  for (auto& b : h.out.per_proto)
+    CHECK(b.events.empty());
 }
 
 TEST_CASE("classifier: a flow stays unknown after max_probe_packets") {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The parser stage's one re-detection path after in-band hand-overs
-// (parsers/stage/redetect.hpp, parser_host.hpp): CONNECT tunnels carrying
+// (parsers/common/redetect.hpp, parser_host.hpp): CONNECT tunnels carrying
 // TLS or HTTP, 101 upgrades, STARTTLS, TLS on HTTP's port, nested CONNECT;
 // every split of the first inner bytes gives the same records.
 #include <doctest/doctest.h>
@@ -12,7 +12,7 @@
 
 #include "parsers/registry.hpp"
 #include "parsers/stage/parser_host.hpp"
-#include "parsers/stage/redetect.hpp"
+#include "parsers/common/redetect.hpp"
 
 using namespace metaprobe;
 
@@ -174,7 +174,7 @@ const bytes inner_ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 } // namespace
 
 TEST_CASE("stream_redetector: a ClientHello found at every split, HTTP found, noise given up") {
-  const auto& reg = protocol_registry();
+  const auto reg = stream_redetector::stream_candidates(protocol_registry());
   const bytes ch = client_hello_record("a.example");
   for (size_t first : splits) {
     CAPTURE(first);
@@ -234,6 +234,35 @@ TEST_CASE("stream_redetector: a ClientHello found at every split, HTTP found, no
     }
     CHECK(d.state() == stream_redetector::verdict::undetected);
     CHECK(d.reason() == stream_redetector::give_up::gaps);
+  }
+}
+
+TEST_CASE("stream_redetector: a turn probes the side that spoke, the probe bound holds") {
+  const auto reg = stream_redetector::stream_candidates(protocol_registry());
+  auto piece = [](direction dir, const bytes& b) {
+    stream_piece p;
+    p.dir = dir;
+    p.bytes = b;
+    return p;
+  };
+  {
+    // "220 mail.example" (no SMTP yet: no), then " ESMTP ready" (not twice
+    // the bytes: no probe by size); the client's first byte is the turn
+    // that probes the server's whole greeting.
+    stream_redetector d(reg, 16384);
+    CHECK(d.add(piece(s2c, "220 mail.example.test")) == stream_redetector::verdict::pending);
+    CHECK(d.add(piece(s2c, " ESMTP\r\n")) == stream_redetector::verdict::pending);
+    CHECK(d.add(piece(c2s, "x")) == stream_redetector::verdict::detected);
+    CHECK(d.detected()->id == app_protocol::smtp);
+    CHECK(d.take_pieces().size() == 3); // every byte replayed, the client's too
+  }
+  {
+    stream_redetector d(reg, 16384, 3);
+    for (int i = 0; i < 64 && d.state() == stream_redetector::verdict::pending; ++i)
+      d.add(piece(i % 2 ? s2c : c2s, "\x9a"));
+    CHECK(d.state() == stream_redetector::verdict::undetected);
+    CHECK(d.reason() == stream_redetector::give_up::probes);
+    CHECK(d.probes_run() == 3);
   }
 }
 
