@@ -7,7 +7,10 @@
    and real clients in the other (scenarios.py), and captures each
    scenarios with tcpdump: on the plain veth (plain.pcap), on the VXLAN's
    underlay veth (vxlan.pcap, VXLAN/UDP 4789 frames) and, for the forward
-   proxy scenarios, on `any` (proxy.pcap: both legs of the proxy);
+   proxy scenarios, on `any` (proxy.pcap: both legs of the proxy); the
+   `crafted` scenario writes crafted-splits.pcap with crafted.py
+   (python3-scapy): TCP segmentations no real client produces (a
+   ClientHello or a GET in 1-byte segments, after CONNECT / STARTTLS);
 2. rewraps the plain capture into every encapsulation the kernel cannot
    build (wrap.py, python3-scapy);
 3. writes tshark's truth for the tcpdump captures with the corpus'
@@ -77,6 +80,9 @@ def captured_in(cap: str, name: str) -> bool:
 # those of the kernel VXLAN's scenarios, and for wrap.py's captures (made
 # from the whole plain capture) every protocol truth_compare.py knows
 KERNEL_VXLAN_PROTOCOLS = ("http", "dns", "sip", "tls", "tls_sh", "quic")
+# scenarios that need no namespace: crafted.py writes their capture
+# (name -> (capture, protocols compared))
+CRAFTED_SCENARIOS = {"crafted": ("crafted-splits.pcap", ("http", "tls", "tls_sh", "smtp"))}
 SAME_PROTOCOLS = tuple(tc.PROTOCOLS)
 GROUPS = ("clickstream", "dns", "meta")
 
@@ -148,6 +154,11 @@ def generate(args, setdir: Path, work: Path, res: cases) -> Dict[str, List[str]]
     One capture per path keeps tshark's truth extraction (14 tshark runs
     per capture) short. Returns {capture: protocols its scenarios exercise}."""
     made: Dict[str, List[str]] = {}
+    for name in args.scenarios:
+        if name in CRAFTED_SCENARIOS:
+            generate_crafted(setdir, work, name, made, res)
+    if not any(n in scenarios.SCENARIOS for n in args.scenarios):
+        return made
     with topology.topology() as topo:
         kinds = topo.link_kinds()
         for k, why in sorted(kinds.items()):
@@ -160,6 +171,8 @@ def generate(args, setdir: Path, work: Path, res: cases) -> Dict[str, List[str]]
             runnable = []
             started = {}
             for name in args.scenarios:
+                if name not in scenarios.SCENARIOS:
+                    continue
                 servers, clients, protocols = scenarios.SCENARIOS[name]
                 needs = [b for s in servers for b in scenarios.NEEDS[s]] + list(scenarios.CLIENT_NEEDS.get(name, ()))
                 missing = [b for b in needs if scenarios.missing(b)]
@@ -207,6 +220,26 @@ def generate(args, setdir: Path, work: Path, res: cases) -> Dict[str, List[str]]
     return made
 
 
+def generate_crafted(setdir: Path, work: Path, name: str, made: Dict[str, List[str]], res: cases) -> None:
+    """crafted.py (Debian's python3, scapy) writes the scenario's capture
+    into setdir and its manifest (case name, client port, frames) into work."""
+    cap, protocols = CRAFTED_SCENARIOS[name]
+    chk = subprocess.run([DEBIAN_PYTHON, "-c", "import scapy"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if chk.returncode != 0:
+        res.add(f"generate.{name}", None, f"{DEBIAN_PYTHON} has no scapy (python3-scapy, deploy/install-deps.sh)")
+        return
+    t0 = time.monotonic()
+    p = subprocess.run([DEBIAN_PYTHON, str(HERE / "crafted.py"), "--out", str(setdir / cap),
+                        "--manifest", str(work / f"{name}-manifest.json")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    if p.returncode != 0 or not (setdir / cap).exists():
+        res.add(f"generate.{name}", False, f"crafted.py exited {p.returncode}: {p.stdout[-600:]}")
+        return
+    n = len(json.loads((work / f"{name}-manifest.json").read_text()))
+    res.add(f"generate.{name}", True, f"{n} crafted connections in {cap} in {time.monotonic() - t0:.1f} s")
+    made.setdefault(cap, []).extend(protocols)
+
+
 # ---------------------------------------------------------------- truth
 
 # tshark options per capture (the set's tshark_args.tsv, read by
@@ -220,7 +253,11 @@ def generate(args, setdir: Path, work: Path, res: cases) -> Dict[str, List[str]]
 # 8080 (the proxy's legs to the origin, over lo) is then found by tshark's
 # HTTP-over-TCP heuristic (enabled by default), TLS in the 443 tunnels is
 # dissected either way.
-TSHARK_ARGS = {"proxy.pcap": f"-o http.tcp.port:{scenarios.PROXY_PORT}"}
+# crafted-splits.pcap: the same for its CONNECT :80 tunnels (its proxy is
+# on 3128 too), and TLS decoded on 9443, a port tshark 4.0 does not give to
+# TLS (metaprobe finds TLS there by its payload probe).
+TSHARK_ARGS = {"proxy.pcap": f"-o http.tcp.port:{scenarios.PROXY_PORT}",
+               "crafted-splits.pcap": f"-o http.tcp.port:{scenarios.PROXY_PORT} -d tcp.port==9443,tls"}
 
 
 def extract_truth(corpus: Path, setdir: Path) -> Optional[str]:
@@ -533,7 +570,8 @@ def main(argv=None) -> int:
     ap.add_argument("--corpus", default=os.environ.get("METAPROBE_CORPUS"))
     ap.add_argument("--work-dir", help="parent of this run's temp dir (default: system temp)")
     ap.add_argument("--keep", action="store_true", help="keep captures, truth and runs")
-    ap.add_argument("--scenarios", nargs="*", default=list(scenarios.SCENARIOS), choices=list(scenarios.SCENARIOS))
+    ap.add_argument("--scenarios", nargs="*", default=list(scenarios.SCENARIOS) + list(CRAFTED_SCENARIOS),
+                    choices=list(scenarios.SCENARIOS) + list(CRAFTED_SCENARIOS))
     ap.add_argument("--wraps", nargs="*", help="only these wrap.py outputs")
     ap.add_argument("--min", type=float, default=99.5, help="required recall and precision, percent")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per appliance run")
@@ -549,10 +587,12 @@ def main(argv=None) -> int:
         raise SystemExit(f"signal {signum}: stopping")
     signal.signal(signal.SIGTERM, terminate)
 
-    why = topology.has_net_admin()
+    # the crafted scenarios alone need neither namespaces nor tcpdump
+    real = any(n in scenarios.SCENARIOS for n in args.scenarios)
+    why = topology.has_net_admin() if real else None
     if why:
         return skip(why)
-    for t in ("ip", "tcpdump", "tshark"):
+    for t in (("ip", "tcpdump", "tshark") if real else ("tshark",)):
         if not scenarios.tool(t):
             return skip(f"{t} is not installed (deploy/install-deps.sh)")
     corpus = Path(args.corpus) if args.corpus else mpi.DEFAULT_CORPUS
