@@ -81,6 +81,12 @@ struct parser_counters {
   uint64_t gaps = 0;             // gaps reported by reassembly
   uint64_t limit_hits = 0;       // any explicit limit reached (line, headers, buffer)
   uint64_t truncated_fields = 0; // field values cut at their maximum length
+  // Bytes read by the searches for message boundaries (line ends, the end
+  // of a header block, the end of a tag). Every scan resumes where the
+  // previous delivery stopped, so this stays within a small multiple of the
+  // bytes delivered however the stream is segmented (tests feed messages
+  // in 1-byte segments and check it).
+  uint64_t bytes_scanned = 0;
   // Protocol-specific counters, named by protocol_entry::extra_counters
   // (index for index) and reported as parser.<proto>.N.<name>. A parser
   // documents the ones it uses; unnamed slots stay 0.

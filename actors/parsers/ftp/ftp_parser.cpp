@@ -70,6 +70,7 @@ void ftp_parser::process_clear(side& s, direction dir, const uint8_t*& data, siz
   }
   const auto* nl = static_cast<const uint8_t*>(std::memchr(data, '\n', len));
   const size_t take = nl ? static_cast<size_t>(nl - data) : len;
+  counters_.bytes_scanned += nl ? take + 1 : len;
   const size_t room = s.line.size() < opts_.max_line ? opts_.max_line - s.line.size() : 0;
   if (take > room) {
     if (!s.line_cut) {

@@ -195,6 +195,7 @@ void http_parser::process(side& s, direction dir, const uint8_t* data, size_t le
       }
     }
     const auto* nl = static_cast<const uint8_t*>(std::memchr(data + pos, '\n', len - pos));
+    counters_.bytes_scanned += nl ? static_cast<size_t>(nl - (data + pos)) + 1 : len - pos;
     if (nl == nullptr) {
       // Keep the start of an unfinished line, up to max_line.
       const size_t avail = len - pos;

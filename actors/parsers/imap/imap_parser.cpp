@@ -91,8 +91,9 @@ std::unique_ptr<stream_parser> make_imap_parser(const parser_options& opts,
 }
 
 imap_parser::imap_parser(const parser_options& opts, parser_counters& counters)
-  : opts_(opts), counters_(counters), sides_{side(opts.max_line), side(opts.max_line)},
-    literal_lines_(opts.max_line), msg_(opts.max_field, opts.max_headers),
+  : opts_(opts), counters_(counters), sides_{side(opts.max_line, &counters.bytes_scanned),
+                                               side(opts.max_line, &counters.bytes_scanned)},
+    literal_lines_(opts.max_line, &counters.bytes_scanned), msg_(opts.max_field, opts.max_headers),
     auth_(opts.max_field) {}
 
 void imap_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,

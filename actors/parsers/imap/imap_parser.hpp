@@ -90,7 +90,7 @@ private:
   static constexpr size_t max_args = 16;
 
   struct side {
-    explicit side(size_t max_line) : lines(max_line) {}
+    side(size_t max_line, uint64_t* scanned) : lines(max_line, scanned) {}
     mail::line_buffer lines;
     uint64_t literal_left = 0;  // bytes of the current literal still to come
     bool in_command = false;    // a line ended with a literal: the command goes on

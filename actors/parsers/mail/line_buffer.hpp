@@ -17,7 +17,10 @@ namespace metaprobe::mail {
 
 class line_buffer {
 public:
-  explicit line_buffer(size_t max_line) : max_line_(max_line) {}
+  // `scanned`: where the bytes searched for line ends are counted
+  // (parser_counters::bytes_scanned), or nullptr.
+  explicit line_buffer(size_t max_line, uint64_t* scanned = nullptr)
+    : max_line_(max_line), scanned_(scanned) {}
 
   // Consumes bytes of data[0..len) up to and including the next LF. Returns
   // the number consumed; `complete` tells whether a line ended there (then
@@ -31,6 +34,8 @@ public:
     }
     const auto* nl = static_cast<const uint8_t*>(std::memchr(data, '\n', len));
     const size_t take = nl ? static_cast<size_t>(nl - data) : len;
+    if (scanned_)
+      *scanned_ += nl ? take + 1 : len; // only bytes never searched before
     if (nl && buf_.empty() && !cut_) {
       view_ = std::string_view(reinterpret_cast<const char*>(data), take);
       if (view_.size() > max_line_) {
@@ -68,6 +73,7 @@ public:
 
 private:
   size_t max_line_;
+  uint64_t* scanned_ = nullptr;
   std::string buf_;
   std::string_view view_;
   bool cut_ = false;

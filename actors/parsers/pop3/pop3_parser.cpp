@@ -44,8 +44,8 @@ std::unique_ptr<stream_parser> make_pop3_parser(const parser_options& opts,
 }
 
 pop3_parser::pop3_parser(const parser_options& opts, parser_counters& counters)
-  : opts_(opts), counters_(counters), lines_{mail::line_buffer(opts.max_line),
-                                             mail::line_buffer(opts.max_line)},
+  : opts_(opts), counters_(counters), lines_{mail::line_buffer(opts.max_line, &counters.bytes_scanned),
+                                             mail::line_buffer(opts.max_line, &counters.bytes_scanned)},
     msg_(opts.max_field, opts.max_headers), auth_(opts.max_field) {}
 
 void pop3_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,

@@ -39,24 +39,34 @@ std::unique_ptr<datagram_parser> make_sip_datagram_parser(const parser_options& 
 
 namespace {
 
-// Finds the empty line that ends the header block starting at s[0].
+// Finds the empty line that ends the header block starting at s[0]. The
+// search resumes where an earlier call on the same block stopped: `line` is
+// the start of the unfinished line it ended in, `end` the first byte it did
+// not read (both 0 for a new block; updated when the end is not there yet).
 // head_len: bytes of the block before the empty line; body_off: first byte
-// after it.
-bool find_head_end(std::string_view s, size_t& head_len, size_t& body_off) {
-  size_t pos = 0;
-  while (pos < s.size()) {
-    const size_t nl = s.find('\n', pos);
-    if (nl == std::string_view::npos)
+// after it. `scanned` counts the bytes read: each byte once.
+bool find_head_end(std::string_view s, size_t& line, size_t& end, size_t& head_len,
+                   size_t& body_off, uint64_t& scanned) {
+  size_t ls = line;
+  size_t pos = std::max(line, end);
+  while (true) {
+    const size_t nl = pos < s.size() ? s.find('\n', pos) : std::string_view::npos;
+    if (nl == std::string_view::npos) {
+      scanned += s.size() - std::min(pos, s.size());
+      line = ls;
+      end = s.size();
       return false;
-    const size_t line_len = nl - pos;
-    if (pos > 0 && (line_len == 0 || (line_len == 1 && s[pos] == '\r'))) {
-      head_len = pos;
+    }
+    scanned += nl + 1 - pos;
+    const size_t line_len = nl - ls;
+    if (ls > 0 && (line_len == 0 || (line_len == 1 && s[ls] == '\r'))) {
+      head_len = ls;
       body_off = nl + 1;
       return true;
     }
-    pos = nl + 1;
+    ls = nl + 1;
+    pos = ls;
   }
-  return false;
 }
 
 // Keep-alives between messages: CRLF (RFC 5626), and the runs of spaces or
@@ -245,8 +255,8 @@ void sip_engine::on_datagram(direction dir, const uint8_t* data, size_t len, uin
     skip_keepalive(v);
     if (v.empty())
       return;
-    size_t head_len = 0, body_off = 0;
-    if (!find_head_end(v, head_len, body_off)) {
+    size_t head_len = 0, body_off = 0, line = 0, end = 0;
+    if (!find_head_end(v, line, end, head_len, body_off, counters_.bytes_scanned)) {
       head_len = v.size(); // no empty line: the datagram ends the headers
       body_off = v.size();
     }
@@ -300,15 +310,23 @@ bool sip_engine::resync(side& s) {
   while (true) {
     std::string_view v(s.buf);
     v.remove_prefix(s.off);
-    std::string_view line;
-    const size_t nl = text::next_line(v, line);
+    // The end of the line, searched from where the last delivery stopped.
+    const size_t nl = s.scan < v.size() ? v.find('\n', s.scan) : std::string_view::npos;
     if (nl == std::string_view::npos) {
+      counters_.bytes_scanned += v.size() - std::min(s.scan, v.size());
+      s.scan = v.size();
       if (v.size() > opts_.max_buffered) { // one endless line: drop it
         ++counters_.limit_hits;
         s.off = s.buf.size();
+        s.scan = 0;
       }
       return false;
     }
+    counters_.bytes_scanned += nl + 1 - std::min(s.scan, nl + 1);
+    s.scan = 0;
+    std::string_view line = v.substr(0, nl);
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
     sip::request_line rl;
     sip::status_line sl;
     if (sip::parse_request_line(line, rl) || sip::parse_status_line(line, sl)) {
@@ -334,7 +352,7 @@ void sip_engine::process(side& s, direction dir, uint64_t ts_ns, record_sink& ou
       continue;
     }
     size_t head_len = 0, body_off = 0;
-    if (!find_head_end(v, head_len, body_off)) {
+    if (!find_head_end(v, s.scan_line, s.scan, head_len, body_off, counters_.bytes_scanned)) {
       if (v.size() > opts_.max_buffered) {
         ++counters_.limit_hits;
         if (state_ == parser_state::probing) {
@@ -342,10 +360,12 @@ void sip_engine::process(side& s, direction dir, uint64_t ts_ns, record_sink& ou
           return;
         }
         s.off = s.buf.size();
+        s.scan = s.scan_line = 0;
         s.resync = true;
       }
       break;
     }
+    s.scan = s.scan_line = 0; // the next message's search starts at its first byte
     bool has_length = false;
     uint64_t cl = 0;
     const uint32_t seq = s.buf_seq + static_cast<uint32_t>(s.off);
@@ -386,6 +406,7 @@ void sip_engine::on_gap(direction dir, size_t len) {
   s.skip = 0;
   s.buf.clear();
   s.off = 0;
+  s.scan = s.scan_line = 0;
   s.resync = true;
 }
 

@@ -102,6 +102,10 @@ private:
     uint32_t buf_seq = 0;   // TCP sequence of buf[0]
     uint64_t skip = 0;      // body bytes still to skip
     bool resync = false;    // skipping lines until a start line
+    size_t scan = 0;        // bytes after off already searched for the end
+                            // of the header block or, while resyncing, of
+                            // the line
+    size_t scan_line = 0;   // start (after off) of the unfinished header line
   };
 
   void process(side& s, direction dir, uint64_t ts_ns, record_sink& out);

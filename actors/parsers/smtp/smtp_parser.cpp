@@ -90,8 +90,8 @@ std::unique_ptr<stream_parser> make_smtp_parser(const parser_options& opts,
 }
 
 smtp_parser::smtp_parser(const parser_options& opts, parser_counters& counters)
-  : opts_(opts), counters_(counters), lines_{mail::line_buffer(opts.max_line),
-                                             mail::line_buffer(opts.max_line)},
+  : opts_(opts), counters_(counters), lines_{mail::line_buffer(opts.max_line, &counters.bytes_scanned),
+                                             mail::line_buffer(opts.max_line, &counters.bytes_scanned)},
     msg_(opts.max_field, opts.max_headers) {}
 
 void smtp_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,

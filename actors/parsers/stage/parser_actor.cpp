@@ -28,6 +28,7 @@ struct parser_actor_state {
     stats->set(prefix + "gaps", c.gaps);
     stats->set(prefix + "limit_hits", c.limit_hits);
     stats->set(prefix + "truncated_fields", c.truncated_fields);
+    stats->set(prefix + "bytes_scanned", c.bytes_scanned);
     const auto& names = host->entry().extra_counters;
     for (size_t i = 0; i < names.size() && i < parser_counters::max_extra; ++i)
       stats->set(prefix + names[i], c.extra[i]);
@@ -55,6 +56,7 @@ struct parser_actor_state {
       stats->set(ip + "gaps", ic.gaps);
       stats->set(ip + "limit_hits", ic.limit_hits);
       stats->set(ip + "truncated_fields", ic.truncated_fields);
+      stats->set(ip + "bytes_scanned", ic.bytes_scanned);
       for (size_t i = 0; i < e.extra_counters.size() && i < parser_counters::max_extra; ++i)
         stats->set(ip + e.extra_counters[i], ic.extra[i]);
     }

@@ -94,6 +94,7 @@ void tls_parser::process(side& s, direction dir, const uint8_t* data, size_t len
       while (i < len && !plausible_header(data + i, len - i))
         ++i;
       s.resync_skipped += i - pos;
+      counters_.bytes_scanned += i - pos;
       pos = i;
       if (s.resync_skipped > opts_.max_buffered) {
         if (state_ == parser_state::probing) {

@@ -207,6 +207,7 @@ void xmpp_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64
       return;
     }
     s.buf.clear();
+    s.scan = 0;
     s.skipping = true;
   }
 }
@@ -214,12 +215,30 @@ void xmpp_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64
 void xmpp_parser::parse(side& s, direction dir, uint64_t ts_ns, record_sink& out) {
   const std::string& b = s.buf;
   size_t pos = 0;
+  // An unfinished markup at buf[0] was searched up to `resume` by the last
+  // delivery: its search goes on from there (linear in the bytes seen).
+  const size_t resume = s.scan;
+  const char resume_quote = s.scan_quote;
+  s.scan = 0;
+  s.scan_quote = 0;
+  // Where the search for a terminator of `n` bytes starts (`min` for markup
+  // seen for the first time).
+  const auto start = [&](size_t min, size_t n) {
+    return pos == 0 && resume + 1 > min + n ? std::max(min, resume + 1 - n) : min;
+  };
+  // The markup at pos is not finished: remember how far it was searched.
+  const auto unfinished = [&](size_t searched_from, char quote) {
+    counters_.bytes_scanned += b.size() - std::min(searched_from, b.size());
+    s.scan = b.size() - pos;
+    s.scan_quote = quote;
+  };
   while (pos < b.size()) {
     if (state_ == parser_state::done || state_ == parser_state::violated)
       break;
     if (b[pos] != '<') {
       const size_t lt = b.find('<', pos);
       size_t end = lt == std::string::npos ? b.size() : lt;
+      counters_.bytes_scanned += end - pos;
       if (lt == std::string::npos) {
         // Keep a reference that may be cut ("&am" | "p;") for the next segment.
         const size_t amp = b.rfind('&');
@@ -243,31 +262,45 @@ void xmpp_parser::parse(side& s, direction dir, uint64_t ts_ns, record_sink& out
     }
     // Markup.
     if (b.compare(pos, 4, "<!--") == 0) {
-      const size_t e = b.find("-->", pos + 4);
-      if (e == std::string::npos)
+      const size_t from = start(pos + 4, 3);
+      const size_t e = b.find("-->", from);
+      if (e == std::string::npos) {
+        unfinished(from, 0);
         break;
+      }
+      counters_.bytes_scanned += e + 3 - from;
       pos = e + 3;
       continue;
     }
     if (b.compare(pos, 9, "<![CDATA[") == 0) {
-      const size_t e = b.find("]]>", pos + 9);
-      if (e == std::string::npos)
+      const size_t from = start(pos + 9, 3);
+      const size_t e = b.find("]]>", from);
+      if (e == std::string::npos) {
+        unfinished(from, 0);
         break;
+      }
+      counters_.bytes_scanned += e + 3 - from;
       on_text(s, std::string_view(b.data() + pos + 9, e - pos - 9));
       pos = e + 3;
       continue;
     }
     if (b.compare(pos, 2, "<?") == 0) {
-      const size_t e = b.find("?>", pos + 2);
-      if (e == std::string::npos)
+      const size_t from = start(pos + 2, 2);
+      const size_t e = b.find("?>", from);
+      if (e == std::string::npos) {
+        unfinished(from, 0);
         break;
+      }
+      counters_.bytes_scanned += e + 2 - from;
       s.seen_markup = true;
       pos = e + 2;
       continue;
     }
     // A tag: find its '>' outside quoted attribute values.
-    size_t i = pos + 1;
-    char quote = 0;
+    const bool resumed = pos == 0 && resume > 1;
+    size_t i = resumed ? resume : pos + 1;
+    char quote = resumed ? resume_quote : 0;
+    const size_t from = i;
     for (; i < b.size(); ++i) {
       const char c = b[i];
       if (quote) {
@@ -279,8 +312,11 @@ void xmpp_parser::parse(side& s, direction dir, uint64_t ts_ns, record_sink& out
         break;
       }
     }
-    if (i >= b.size())
-      break; // incomplete tag
+    if (i >= b.size()) { // incomplete tag
+      unfinished(from, quote);
+      break;
+    }
+    counters_.bytes_scanned += i + 1 - from;
     std::string_view tag(b.data() + pos + 1, i - pos - 1);
     pos = i + 1;
     s.seen_markup = true;
@@ -561,6 +597,7 @@ void xmpp_parser::gap(direction dir, size_t /*len*/) {
   side& s = sides_[static_cast<size_t>(dir) & 1];
   // The partial tag is lost; resume at the next '<'.
   s.buf.clear();
+  s.scan = 0;
   s.skipping = false;
   s.cap = capture::none;
   s.cap_text.clear();

@@ -80,6 +80,8 @@ private:
     std::vector<std::string> stack;  // open element local names
     bool seen_markup = false;
     bool skipping = false;           // dropping an oversized tag up to its '>'
+    size_t scan = 0;                 // bytes of the unfinished markup at buf[0]
+    char scan_quote = 0;             // already searched (and the quote open there)
     capture cap = capture::none;
     size_t cap_depth = 0;
     std::string cap_text;
