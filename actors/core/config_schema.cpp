@@ -272,6 +272,9 @@ std::vector<key_spec> build_schema() {
                    "starts at 1 s, or this if smaller, and doubles)"));
   add(int_key("ipfix_max_string", 16, 65535, "4096",
               "longest string field exported; longer values are truncated"));
+  add(enum_key("output_mode", {"0600", "0640", "0660", "0644"}, "0640",
+               "permissions of the files the exporters create (IPFIX files, text files): "
+               "they hold cookies, logins and passwords; the umask still applies"));
   add(duration_key("netflow_timeout", 1, 3600, "30",
                    "period of the `Statistics on NFLW_export` log line"));
   add(mask_key("dbg_log_mask", 0xffffffffLL, "0",

@@ -31,15 +31,23 @@ delivery_state::delivery_state(delivery_record* rec, bool single_instance)
 
 std::unique_ptr<delivery_state> delivery_state::open(const std::string& path,
                                                      bool single_instance) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
-    throw std::runtime_error("delivery state " + path + ": cannot open: " + std::strerror(errno));
+    throw std::runtime_error("delivery state " + path + ": cannot open: " + std::strerror(errno) +
+                             (errno == ELOOP ? " (a symbolic link: refused)" : ""));
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || (static_cast<size_t>(st.st_size) != sizeof(delivery_record) &&
-                                ::ftruncate(fd, sizeof(delivery_record)) != 0)) {
+  if (::fstat(fd, &st) != 0 ||
+      (static_cast<size_t>(st.st_size) != sizeof(delivery_record) &&
+       ::ftruncate(fd, sizeof(delivery_record)) != 0)) {
     int err = errno;
     ::close(fd);
     throw std::runtime_error("delivery state " + path + ": cannot size: " + std::strerror(err));
+  }
+  // The blocks are allocated now: a full file system fails here with a
+  // clear error, not later with SIGBUS when the mapping is written.
+  if (int err = ::posix_fallocate(fd, 0, sizeof(delivery_record)); err != 0) {
+    ::close(fd);
+    throw std::runtime_error("delivery state " + path + ": cannot allocate: " + std::strerror(err));
   }
   void* p = ::mmap(nullptr, sizeof(delivery_record), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   int err = errno;
@@ -65,6 +73,7 @@ uint64_t delivery_state::start() {
     ++rec_->crashes;
   }
   rec_->held = 0;
+  sink_dropped_base_ = rec_->sink_dropped;
   rec_->running = 1;
   ++rec_->incarnations;
   return lost;
@@ -127,6 +136,7 @@ channel_loss sum_channel_loss(const std::vector<delivery_record>& instances) {
     out.received += r.received;
     out.lost_in_process += r.lost_in_process;
     out.crashes += r.crashes;
+    out.sink_dropped += r.sink_dropped;
     if (r.running) { // the last incarnation died and was not replaced
       out.lost_in_process += r.held;
       ++out.crashes;

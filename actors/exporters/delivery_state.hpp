@@ -62,6 +62,7 @@ struct delivery_record {
   uint64_t eos_seen = 0;        // an end-of-stream batch arrived
   uint64_t eos_offered = 0;     // its records_before: records offered on the channel
   uint64_t eos_dropped = 0;     // its dropped_before
+  uint64_t sink_dropped = 0;    // records its sinks dropped (worst sink), all incarnations
 };
 static_assert(std::is_trivially_copyable_v<delivery_record>);
 
@@ -84,6 +85,9 @@ public:
                 uint64_t records, bool end_of_stream);
   // What the sinks hold now (max of their held_records()).
   void on_held(uint64_t held) { rec_->held = held; }
+  // What this incarnation's sinks dropped so far (max over its sinks of
+  // records_dropped: a full disk, an unreachable collector).
+  void on_sink_dropped(uint64_t n) { rec_->sink_dropped = sink_dropped_base_ + n; }
   // The incarnation flushed its sinks and exits normally.
   void clean_exit(uint64_t held);
 
@@ -92,6 +96,7 @@ public:
 private:
   delivery_record* rec_;
   bool single_;
+  uint64_t sink_dropped_base_ = 0; // earlier incarnations' sink_dropped
   void* map_ = nullptr; // set when mapped by open()
 };
 
@@ -110,6 +115,7 @@ struct channel_loss {
   // it. Valid only when `complete`.
   uint64_t lost_in_transit = 0;
   uint64_t crashes = 0;
+  uint64_t sink_dropped = 0;      // dropped by the exporters' sinks (worst sink per instance)
   bool complete = false;          // some instance saw the end of stream
   uint64_t lost() const { return lost_in_process + lost_in_transit; }
 };

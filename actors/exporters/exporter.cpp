@@ -129,8 +129,10 @@ bool exporter::run(const std::atomic<bool>& stop, std::string& error) {
         opts_.on_tick(sinks_);
       for (auto& s : sinks_)
         s->tick(wall);
-      if (opts_.delivery)
+      if (opts_.delivery) {
         opts_.delivery->on_held(held());
+        opts_.delivery->on_sink_dropped(sink_dropped());
+      }
       now = steady::now();
       busy += now - work_start;
       end_cycle(us(busy), now);
@@ -149,13 +151,22 @@ bool exporter::run(const std::atomic<bool>& stop, std::string& error) {
   const auto flush_start = steady::now();
   for (auto& s : sinks_)
     s->flush();
-  if (opts_.delivery)
+  if (opts_.delivery) {
+    opts_.delivery->on_sink_dropped(sink_dropped());
     opts_.delivery->clean_exit(held());
+  }
   const auto end = steady::now();
   busy += end - flush_start;
   end_cycle(us(busy), end);
   finish_cycles(end);
   return true;
+}
+
+uint64_t exporter::sink_dropped() const {
+  uint64_t most = 0;
+  for (const auto& s : sinks_)
+    most = std::max(most, dropped_by(*s));
+  return most;
 }
 
 uint64_t exporter::held() const {

@@ -98,6 +98,8 @@ private:
   std::vector<char> arena_block_;
   // Records the sinks still hold (the most any one holds).
   uint64_t held() const;
+  // Records dropped by the worst of the sinks (records_dropped).
+  uint64_t sink_dropped() const;
   // A cycle ended with `busy` time of work at `now`: counts it, writes the
   // alert lines due and, when the period is over, the stat line.
   void end_cycle(std::chrono::microseconds busy, std::chrono::steady_clock::time_point now);

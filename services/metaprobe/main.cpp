@@ -166,13 +166,14 @@ void log_channel_loss(const config& cfg) {
                    ch.name(), l.received, l.lost_in_process);
       continue;
     }
-    auto level = l.lost() || l.publisher_dropped ? spdlog::level::warn : spdlog::level::info;
+    auto level = l.lost() || l.publisher_dropped || l.sink_dropped ? spdlog::level::warn
+                                                                   : spdlog::level::info;
     spdlog::log(level,
                 "channel {}: {} record(s) offered, {} dropped by the publisher, {} received by "
                 "exporters, {} lost in transit to crashed exporters, {} lost inside them "
-                "({} crash(es))",
+                "({} crash(es)), {} dropped by their sinks (full disk, collector down)",
                 ch.name(), l.offered, l.publisher_dropped, l.received, l.lost_in_transit,
-                l.lost_in_process, l.crashes);
+                l.lost_in_process, l.crashes, l.sink_dropped);
   }
 }
 

@@ -84,6 +84,7 @@ ipfix_sink_config ipfix_sink_config_from(const config& cfg, sink_group group, in
   for (const endpoint& e : cfg.endpoints(prefix + "tcp_collectors")) sc.tcp_collectors.push_back(e.text());
   sc.file_path = cfg.str(file_key);
   if (!sc.file_path.empty() && instance > 0) sc.file_path += "." + std::to_string(instance);
+  sc.file_mode = static_cast<uint32_t>(std::stoul(cfg.str("output_mode"), nullptr, 8));
   sc.mtu = static_cast<uint32_t>(cfg.integer("ipfix_mtu"));
   sc.template_refresh_s = static_cast<uint32_t>(cfg.seconds("ipfix_udp_template_timer") + 0.5);
   sc.observation_domain_id = static_cast<uint32_t>(cfg.integer("ipfix_observation_domain") + instance);

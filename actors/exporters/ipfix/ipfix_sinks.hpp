@@ -30,6 +30,7 @@ struct ipfix_sink_config {
   std::vector<std::string> tcp_collectors;
   std::string file_path;                   // RFC 5655 file; empty: none
   bool file_append = false;                // continue an existing file (restart after a crash)
+  uint32_t file_mode = 0640;               // permissions of a created file (output_mode)
   uint32_t mtu = 1400;                     // largest UDP message (IPFIX octets), 256..65535
   uint32_t stream_message_size = 65535;    // largest message on TCP and in files
   uint32_t template_refresh_s = 20;        // UDP template resend period; 0: only at start

@@ -185,7 +185,8 @@ private:
         break;
     }
     std::string tmp = base + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+                    static_cast<mode_t>(cfg_.file_mode));
     if (fd < 0) {
       open_blocked_ = true;
       report_error("cannot create " + tmp, errno);
@@ -330,6 +331,7 @@ std::vector<text_sink_config> text_sinks_from_config(const config& cfg) {
     c.ftimeout_s = cfg.seconds("ajb_" + kind + "_ftimeout");
     c.bufsize = cfg.size("ajb_" + kind + "_bufsize");
     c.ssl_mask = k == text_kind::ssl ? save : -1;
+    c.file_mode = static_cast<uint32_t>(std::stoul(cfg.str("output_mode"), nullptr, 8));
     out.push_back(std::move(c));
   }
   return out;

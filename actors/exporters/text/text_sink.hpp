@@ -47,6 +47,7 @@ struct text_sink_config {
   int64_t ssl_mask = -1;               // ajb_save_ssl (kind ssl only)
   uint32_t instance = 0;               // exporter instance, part of file names
   bool fsync = false;                  // fdatasync() each file before renaming
+  uint32_t file_mode = 0640;           // permissions of the files (output_mode)
 };
 
 // Builds the sink. Throws config_error if `format` names a field the kind

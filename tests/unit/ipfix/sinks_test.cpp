@@ -5,10 +5,13 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -279,6 +282,82 @@ TEST_CASE("file sink after a crash continues the file; a fresh start truncates i
   write_round(false, 3); // a new run starts the file again
   CHECK(count_records() == 3 * per_round);
   std::remove(path.c_str());
+}
+
+TEST_CASE("file sink: a full file system drops exactly what is not in the file, no torn message") {
+  // RLIMIT_FSIZE stands in for a full disk: writes past it fail (EFBIG),
+  // as they would with ENOSPC, and the sink must cut the torn message.
+  const std::string path = temp_path("full.ipfix");
+  ipfix_sink_config c = dns_config();
+  c.file_path = path;
+  c.stats_interval_s = 0;
+  struct rlimit old {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &old) == 0);
+  auto* const old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  uint64_t sent = 0, dropped = 0;
+  {
+    ipfix::ipfix_file_sink s(c);
+    struct rlimit lim = old;
+    lim.rlim_cur = 200000; // bytes: part of the first batch fits
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    for (uint32_t i = 0; i < 5000; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv4, i));
+    s.flush();
+    CHECK(counter(s, "send_errors") >= 1);
+    CHECK(counter(s, "write_failures") == 1);
+    CHECK(counter(s, "records_dropped") > 0);
+    CHECK(counter(s, "records_sent") > 0);
+    CHECK(counter(s, "records_sent") + counter(s, "records_dropped") == 5000);
+    CHECK(s.held_records() == 0);
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK(st.st_size <= 200000);
+    // Still full: the next batch is dropped too, no second episode.
+    for (uint32_t i = 0; i < 3000; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv6, i));
+    s.flush();
+    CHECK(counter(s, "write_failures") == 1);
+    // Room again: writes resume with the next messages.
+    REQUIRE(::setrlimit(RLIMIT_FSIZE, &old) == 0);
+    for (uint32_t i = 0; i < 100; ++i) s.add(test::sample_record(template_kind::dns, ip_family::ipv4, i));
+    s.flush();
+    sent = counter(s, "records_sent");
+    dropped = counter(s, "records_dropped");
+    CHECK(sent + dropped == 8100);
+    CHECK(counter(s, "truncations") >= 1);
+  }
+  std::signal(SIGXFSZ, old_handler);
+  ipfix::receiver_options o;
+  o.listen = "file:" + path;
+  ipfix_receiver rx(o, [](const decoded_record&) {});
+  std::atomic<bool> stop{false};
+  CHECK(rx.run(stop) == ipfix_receiver::stop_reason::end_of_file);
+  CHECK(rx.decoder().stats().decode_errors == 0);
+  CHECK(rx.decoder().stats().data_records == sent); // exactly what was counted sent
+  CHECK(rx.decoder().stats().sequence_gaps >= 1);   // the dropped records show as a gap
+  std::remove(path.c_str());
+}
+
+TEST_CASE("file sink: files are created with file_mode, never through a symbolic link") {
+  const std::string path = temp_path("mode.ipfix");
+  ipfix_sink_config c = dns_config();
+  c.file_path = path;
+  c.file_mode = 0600;
+  const mode_t old = ::umask(022);
+  { ipfix::ipfix_file_sink s(c); }
+  struct stat st {};
+  REQUIRE(::stat(path.c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  std::remove(path.c_str());
+  const std::string target = temp_path("mode-target");
+  { std::ofstream(target) << "x"; }
+  REQUIRE(::symlink(target.c_str(), path.c_str()) == 0);
+  CHECK_THROWS_WITH_AS(ipfix::ipfix_file_sink{c}, doctest::Contains("symbolic link"),
+                       std::runtime_error);
+  std::ifstream in(target);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(content == "x"); // not truncated through the link
+  ::umask(old);
+  std::remove(path.c_str());
+  std::remove(target.c_str());
 }
 
 TEST_CASE("file sink: exporter statistics every stats_interval_s and at close") {
