@@ -397,15 +397,13 @@ void classifier_core::detect_by_port(flow_entry& f, uint64_t ts_ns) {
   }
 }
 
-bool classifier_core::probe(flow_entry& f, direction dir, const uint8_t* data, uint32_t len,
-                            uint64_t ts_ns) {
-  bool tcp = f.s.is_tcp;
+bool classifier_core::probe_datagram(flow_entry& f, direction dir, const uint8_t* data,
+                                     uint32_t len, uint64_t ts_ns) {
   for (size_t i = 0; i < slots_.size(); ++i) {
     const protocol_entry& e = *slots_[i].entry;
     if (!e.probe)
       continue;
-    bool fits = tcp ? (slots_[i].tcp_parser || !e.tcp_ports.empty())
-                    : (slots_[i].udp_parser || !e.udp_ports.empty());
+    const bool fits = slots_[i].udp_parser || !e.udp_ports.empty();
     if (fits && e.probe(data, len, dir)) {
       ++counters_.detected_probe;
       set_protocol(f, i, ts_ns);
@@ -517,7 +515,7 @@ void classifier_core::handle_udp(flow_entry& f, direction dir, const decoded_pac
     return;
   flow_state& s = f.s;
   if (!s.has_parser && s.probing)
-    probe(f, dir, p.payload(), p.payload_len, p.ts_ns);
+    probe_datagram(f, dir, p.payload(), p.payload_len, p.ts_ns);
   if (!s.has_parser)
     return;
   stream_batch& b = batch_of(f);

@@ -259,7 +259,8 @@ private:
   flow_entry* new_flow(const decoded_packet& p, const flow_key& key, bool src_is_lo);
   void detect_by_port(flow_entry& f, uint64_t ts_ns);
   // UDP: runs the probes on a datagram; true when the flow got a protocol.
-  bool probe(flow_entry& f, direction dir, const uint8_t* data, uint32_t len, uint64_t ts_ns);
+  bool probe_datagram(flow_entry& f, direction dir, const uint8_t* data, uint32_t len,
+                      uint64_t ts_ns);
   // TCP: holds a piece of the stream in the flow's detector and acts on
   // its verdict (settle_probe: the protocol set and every held byte
   // replayed to its parser, or probing given up).

@@ -74,7 +74,7 @@ struct flow_state {
   bool is_tcp = false;
   uint8_t fin_seen = 0;        // bit per direction (1 << direction)
   bool rst_seen = false;
-  uint16_t probe_packets = 0;  // payload packets probed so far
+  uint16_t probe_packets = 0;  // UDP datagrams probed so far
   uint32_t rtt_half_ms = 0;
   uint8_t handshake = 0;       // 1: client SYN seen, 2: + SYN/ACK, 3: + ACK
   uint64_t syn_ts_ns = 0;      // client SYN

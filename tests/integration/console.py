@@ -25,7 +25,6 @@ exit 0 pass, 1 fail, 77 when python3-prometheus-client is missing.
 import argparse
 import json
 import os
-import random
 import shutil
 import signal
 import socket
@@ -68,26 +67,6 @@ failures = mpi.failures
 
 def check(cond, what, detail=""):
     return mpi.check(cond, what, str(detail)[:1500])
-
-
-def free_port_base(offsets):
-    """A base port whose base+offset TCP ports are all free on loopback."""
-    for _ in range(50):
-        base = random.randint(10000, 32000 - max(offsets))  # below the ephemeral range
-        socks = []
-        try:
-            for off in offsets:
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("127.0.0.1", base + off))
-                socks.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port range")
 
 
 class tcp_collector:
@@ -191,7 +170,7 @@ def main():
     os.mkfifo(fifo)
     control = f"ipc://{short}/ctl"
     offsets = [0, 1] + [2 + 64 * CHANNEL_INDEX[c] for c in CHANNELS]
-    mbase = free_port_base(offsets)
+    mbase = mpi.free_port("tcp", offsets)
     collector = tcp_collector()
     sets = [
         f"input=pcap:{fifo}", "workers=2",

@@ -42,9 +42,10 @@ SANITIZER_MARKERS = (
 failures: List[str] = []
 
 
-def free_port(kind: str = "udp", count: int = 1) -> int:
-    """A loopback port (or `count` consecutive ports) free now, chosen below
-    the kernel's ephemeral range (net.ipv4.ip_local_port_range).
+def free_port(kind: str = "udp", offsets=(0,)) -> int:
+    """A loopback port free now (or a base port whose base+offset ports all
+    are), chosen below the kernel's ephemeral range
+    (net.ipv4.ip_local_port_range).
 
     Ports found by binding port 0 come from the ephemeral range, and the
     kernel hands the same range out to every other socket on the machine
@@ -60,13 +61,14 @@ def free_port(kind: str = "udp", count: int = 1) -> int:
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         pass
-    lo, hi = 10000, max(10000 + count + 1, low - count)
+    span = max(offsets)
+    lo, hi = 10000, max(10000 + span + 1, low - span - 1)
     socktype = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
     for _ in range(200):
         base = random.randint(lo, hi)
         socks = []
         try:
-            for off in range(count):
+            for off in offsets:
                 s = socket.socket(socket.AF_INET, socktype)
                 socks.append(s)
                 if socktype == socket.SOCK_STREAM:
