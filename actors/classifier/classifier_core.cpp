@@ -79,10 +79,12 @@ bool classifier_output::empty() const {
 classifier_core::classifier_core(const classifier_options& opts, uint16_t shard,
                                  session_id_generator ids,
                                  const std::vector<protocol_entry>& protocols)
-  : opts_(opts), shard_(shard), ids_(ids), protocols_(protocols),
+  : opts_(opts), shard_(shard), ids_(ids), protocols_(protocols), account_(opts.budget),
     table_(table_options(opts)), reasm_(reassembly_limits(opts)) {
   tcp_opts_.max_ooo_bytes = opts.max_ooo_bytes;
   tcp_opts_.max_ooo_segments = opts.max_ooo_segments;
+  lean_tcp_opts_.max_ooo_bytes = 0;
+  lean_tcp_opts_.max_ooo_segments = 0;
   tcp_port_.assign(65536, 0);
   udp_port_.assign(65536, 0);
   // Port tables hold registry index + 1 in a byte: at most 255 entries.
@@ -120,6 +122,8 @@ classifier_core::classifier_core(const classifier_options& opts, uint16_t shard,
   }
   tallies_.resize(tally_slots);
   sink_.core = this;
+  account_.add(static_cast<int64_t>(table_.bucket_bytes()));
+  account_.flush();
 }
 
 void classifier_core::prepare(classifier_output& out) {
@@ -146,6 +150,8 @@ void classifier_core::process(const packet_batch_ptr& batch, classifier_output& 
     if (p.ts_ns > clock_)
       clock_ = p.ts_ns;
     expire(opts_.expire_per_packet);
+    if (account_.budget() && account_.pressure() >= memory_pressure::critical)
+      evict_for_memory(opts_.evict_per_packet);
     if (p.is_fragment) {
       handle_fragment(p);
       continue;
@@ -156,6 +162,7 @@ void classifier_core::process(const packet_batch_ptr& batch, classifier_output& 
   }
   batch_ = nullptr;
   out_ = nullptr;
+  account_.flush();
 }
 
 void classifier_core::advance_time(uint64_t now_ns, classifier_output& out) {
@@ -163,6 +170,11 @@ void classifier_core::advance_time(uint64_t now_ns, classifier_output& out) {
   clock_ = std::max(clock_, now_ns);
   expire(opts_.expire_per_call);
   reasm_.expire(clock_);
+  if (account_.budget()) {
+    account_.add(static_cast<int64_t>(reasm_.buffered_bytes()) - static_cast<int64_t>(reasm_charged_));
+    reasm_charged_ = reasm_.buffered_bytes();
+    account_.flush();
+  }
   out_ = nullptr;
 }
 
@@ -172,6 +184,9 @@ void classifier_core::flush_all(uint64_t now_ns, classifier_output& out) {
   while (flow_entry* f = table_.oldest())
     end_flow(*f, flow_end_reason::forced, clock_);
   reasm_.clear();
+  account_.add(-static_cast<int64_t>(reasm_charged_));
+  reasm_charged_ = 0;
+  account_.flush();
   for (auto& t : tallies_)
     t.used = false;
   out_ = nullptr;
@@ -206,7 +221,16 @@ void classifier_core::handle_fragment(const decoded_packet& p, bool nested) {
   }
   ++t.packets;
   t.bytes += ip_bytes(p);
-  if (!reasm_.add(p, reasm_buf_))
+  bool done = false;
+  if (account_.budget()) {
+    reasm_.set_admit_new(account_.pressure() < memory_pressure::tight);
+    done = reasm_.add(p, reasm_buf_);
+    account_.add(static_cast<int64_t>(reasm_.buffered_bytes()) - static_cast<int64_t>(reasm_charged_));
+    reasm_charged_ = reasm_.buffered_bytes();
+  } else {
+    done = reasm_.add(p, reasm_buf_);
+  }
+  if (!done)
     return;
   ++counters_.reassembled;
   packet_ctx ctx;
@@ -277,6 +301,11 @@ void classifier_core::handle_packet(const decoded_packet& p, const packet_ctx& c
     ++counters_.non_tcp_udp;
   }
   raw_item(*f, dir, p, ctx);
+  if (!f->confirmed && s.dir[0].packets && s.dir[1].packets &&
+      (!tcp || s.handshake == 3 || s.payload_dirs == 3))
+    confirm(*f);
+  if (account_.budget() && f->in_use)
+    recharge(*f);
 }
 
 void classifier_core::raw_item(flow_entry& f, direction dir, const decoded_packet& p,
@@ -333,15 +362,27 @@ void classifier_core::raw_item(flow_entry& f, direction dir, const decoded_packe
 
 flow_entry* classifier_core::new_flow(const decoded_packet& p, const flow_key& key,
                                       bool src_is_lo) {
+  const memory_pressure pressure = account_.pressure();
   if (table_.full()) {
     ++counters_.table_full;
     if (flow_entry* victim = table_.oldest()) {
       ++counters_.evictions;
       end_flow(*victim, flow_end_reason::evicted, clock_);
     }
+  } else if (pressure >= memory_pressure::critical && table_.needs_chunk() &&
+             table_.size() > 0) {
+    // No new chunk of slots while memory is short: the oldest unconfirmed
+    // flow gives its slot up.
+    ++counters_.chunk_refused;
+    account_.budget()->count(memory_reason::chunk_refused);
+    evict_for_memory(1);
   }
   flow_entry* f = table_.create(key, p.flow_hash, p.ts_ns);
   ++counters_.flows_created;
+  if (account_.budget() && table_.allocated() / flow_table::chunk_size > charged_chunks_) {
+    account_.add(static_cast<int64_t>(flow_table::chunk_bytes));
+    ++charged_chunks_;
+  }
   flow_state& s = f->s;
   s.is_tcp = p.l4_proto == ipproto_tcp;
   // The receiver of a first-seen SYN/ACK is the client; otherwise the sender.
@@ -358,10 +399,44 @@ flow_entry* classifier_core::new_flow(const decoded_packet& p, const flow_key& k
   info.proto = app_protocol::unknown;
   info.l2 = p.l2;
   info.first_ts_ns = p.ts_ns;
+  if (pressure >= memory_pressure::tight) {
+    info.lean = true;
+    ++counters_.lean_flows;
+    account_.budget()->count(memory_reason::lean_flows);
+  }
   for (auto& st : f->stream)
-    st.bind(&tcp_opts_, &counters_.tcp);
+    st.bind(info.lean ? &lean_tcp_opts_ : &tcp_opts_, &counters_.tcp);
   detect_by_port(*f, p.ts_ns);
   return f;
+}
+
+void classifier_core::confirm(flow_entry& f) {
+  table_.confirm(f);
+  ++counters_.confirmed;
+}
+
+void classifier_core::recharge(flow_entry& f) {
+  size_t now = f.stream[0].memory_bytes() + f.stream[1].memory_bytes() +
+               (f.s.detect ? f.s.detect->memory_bytes() : 0);
+  if (now != f.charged) {
+    account_.add(static_cast<int64_t>(now) - static_cast<int64_t>(f.charged));
+    f.charged = static_cast<uint32_t>(now);
+  }
+}
+
+void classifier_core::evict_for_memory(uint32_t n) {
+  for (uint32_t i = 0; i < n; ++i) {
+    flow_entry* victim = table_.oldest();
+    if (!victim)
+      return;
+    ++counters_.memory_evictions;
+    account_.budget()->count(memory_reason::evicted);
+    if (victim->confirmed) {
+      ++counters_.memory_evictions_confirmed;
+      account_.budget()->count(memory_reason::evicted_confirmed);
+    }
+    end_flow(*victim, flow_end_reason::evicted, clock_);
+  }
 }
 
 // ---------------------------------------------------------------- detection
@@ -488,6 +563,8 @@ void classifier_core::handle_tcp(flow_entry& f, direction dir, const decoded_pac
     ++seq; // data in a SYN starts after the SYN's sequence number
   }
   bool fin = (fl & tcp_fin) != 0;
+  if (p.payload_len > 0)
+    s.payload_dirs |= static_cast<uint8_t>(1u << di(dir));
   // Payload bytes on the wire that the capture's snap length cut off.
   uint32_t cut = 0;
   uint32_t hdrs = p.payload_off >= p.l3_off ? uint32_t{p.payload_off} - p.l3_off : 0;
@@ -575,8 +652,10 @@ void classifier_core::probe_stream(flow_entry& f, stream_piece piece, uint64_t t
   flow_state& s = f.s;
   if (!s.detect)
     s.detect = std::make_unique<stream_redetector>(
-      tcp_candidates_, opts_.max_probe_bytes, stream_redetector::default_max_probes,
-      opts_.max_probe_packets);
+      tcp_candidates_,
+      s.info.lean ? std::min<size_t>(opts_.max_probe_bytes, memory_budget::lean_probe_bytes)
+                  : opts_.max_probe_bytes,
+      stream_redetector::default_max_probes, opts_.max_probe_packets);
   counters_.probe_bytes += piece.bytes.size();
   settle_probe(f, s.detect->add(std::move(piece)), ts_ns);
 }
@@ -703,7 +782,11 @@ void classifier_core::end_flow(flow_entry& f, flow_end_reason why, uint64_t now_
   }
   ++counters_.flows_ended[static_cast<size_t>(why) % counters_.flows_ended.size()];
   if (final) {
-    table_.release(f);
+    s.detect.reset();
+    // Short of memory: the slot keeps no buffer storage for its next flow.
+    table_.release(f, account_.pressure() < memory_pressure::tight);
+    if (account_.budget())
+      recharge(f);
     return;
   }
   // Active report: the next summary carries the deltas from here.
@@ -741,6 +824,12 @@ void classifier_core::publish_counters(stage_stats& stats, const std::string& pr
   stats.set(prefix + "flows_ended.evicted",
             c.flows_ended[static_cast<size_t>(flow_end_reason::evicted)]);
   stats.set(prefix + "evictions", c.evictions);
+  stats.set(prefix + "flows_confirmed", c.confirmed);
+  stats.set(prefix + "memory.lean_flows", c.lean_flows);
+  stats.set(prefix + "memory.evictions", c.memory_evictions);
+  stats.set(prefix + "memory.evictions_confirmed", c.memory_evictions_confirmed);
+  stats.set(prefix + "memory.chunk_refused", c.chunk_refused);
+  stats.set(prefix + "memory.charged_bytes", static_cast<uint64_t>(std::max<int64_t>(account_.total(), 0)));
   stats.set(prefix + "table_full", c.table_full);
   stats.set(prefix + "port_reuse", c.port_reuse);
   stats.set(prefix + "detected_port", c.detected_port);
@@ -774,6 +863,17 @@ void classifier_core::publish_counters(stage_stats& stats, const std::string& pr
   stats.set(prefix + "ipreasm.limit_datagrams", r.limit_datagrams);
   stats.set(prefix + "ipreasm.limit_fragments", r.limit_fragments);
   stats.set(prefix + "ipreasm.limit_bytes", r.limit_bytes);
+  stats.set(prefix + "ipreasm.refused", r.refused);
+  if (const memory_budget* b = account_.budget(); b && shard_ == 0) {
+    // The process-wide budget, published once (by shard 0).
+    stats.set("memory.limit_bytes", b->limit());
+    stats.set("memory.used_bytes", static_cast<uint64_t>(std::max<int64_t>(b->used(), 0)));
+    stats.set("memory.peak_bytes", b->peak());
+    stats.set("memory.pressure", static_cast<uint64_t>(b->pressure()));
+    for (size_t i = 0; i < memory_reason_count; ++i)
+      stats.set(std::string("memory.") + memory_reason_names[i],
+                b->counted(static_cast<memory_reason>(i)));
+  }
   stats.set(prefix + "ipreasm.pending", reasm_.pending());
 }
 

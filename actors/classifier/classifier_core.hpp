@@ -93,6 +93,19 @@
 // `expire_per_packet` due flows are handled, at most `expire_per_call` in
 // advance_time(); remaining work continues at the next call.
 //
+// Memory (core/memory_budget.hpp): with a budget, the shard charges its
+// flow-table chunks, the storage of its TCP streams, the bytes held for
+// detection and its IP reassembly to it, per packet (a flow's charge is
+// recomputed after each of its packets). Under pressure: tight, new flows
+// are lean (no out-of-order buffering: a hole is a gap at once; at most
+// lean_probe_bytes held for detection; flow_info::lean tells the parser
+// host) and no new IP datagrams enter reassembly; critical, no new chunk
+// of flow slots (a new flow evicts the oldest unconfirmed one) and before
+// each packet up to `evict_per_packet` flows are evicted, oldest
+// unconfirmed first. A flow is confirmed (flow_table::confirm) by a
+// completed TCP handshake or, without one, by payload (UDP: packets) in
+// both directions.
+//
 // Counters: classifier_counters, updated per packet (plain integers, read by
 // the owning thread; publish_counters copies them into stage_stats).
 //
@@ -111,6 +124,7 @@
 #include "classifier/session_id.hpp"
 #include "classifier/tcp_stream.hpp"
 #include "capture/decoder.hpp"
+#include "core/memory_budget.hpp"
 #include "core/stage_stats.hpp"
 #include "core/stream.hpp"
 #include "parsers/registry.hpp"
@@ -140,6 +154,10 @@ struct classifier_options {
   uint32_t raw_max_packets = 512;
   // Tunnels opened in reassembled datagrams (the capture's `decap` keys).
   decode_options decode;
+  // Shared memory budget of the process (nullptr: nothing charged, no
+  // pressure); must outlive the classifier.
+  memory_budget* budget = nullptr;
+  uint32_t evict_per_packet = 2;                       // flows evicted per packet at critical
 };
 
 // What one classifier shard did; every value counts since construction.
@@ -173,6 +191,11 @@ struct classifier_counters {
   uint64_t raw_bytes = 0;         // IP bytes they carry
   uint64_t raw_truncated = 0;     // items cut to raw_max_bytes
   uint64_t raw_dropped = 0;       // packets over raw_max_packets of their flow
+  uint64_t confirmed = 0;         // flows confirmed (handshake or two-way traffic)
+  uint64_t lean_flows = 0;        // flows created lean (memory pressure)
+  uint64_t memory_evictions = 0;  // flows evicted for memory (of which confirmed:)
+  uint64_t memory_evictions_confirmed = 0;
+  uint64_t chunk_refused = 0;     // new flows that took an evicted flow's slot for memory
   tcp_stream_counters tcp;
 };
 
@@ -274,6 +297,11 @@ private:
   // A raw item for the packet when the flow's protocol is selected.
   void raw_item(flow_entry& f, direction dir, const decoded_packet& p, const packet_ctx& ctx);
   void end_flow(flow_entry& f, flow_end_reason why, uint64_t now_ns);
+  // Memory: `f`'s charge brought up to date; flows evicted while the
+  // budget is critical.
+  void recharge(flow_entry& f);
+  void evict_for_memory(uint32_t n);
+  void confirm(flow_entry& f);
   void tcp_data(flow_entry& f, direction dir, uint32_t seq, const uint8_t* data, uint32_t len,
                 bool copy, uint64_t ts_ns);
   void tcp_gap(flow_entry& f, direction dir, uint32_t seq, uint32_t len, uint64_t ts_ns);
@@ -297,8 +325,12 @@ private:
   int relay_proto_ = -1;                   // app_protocol whose parser relays unparsed flows' summaries
   std::vector<uint16_t> raw_meta_;         // by app_protocol value: META_PROTO, 0 = not selected
 
+  memory_account account_;
   flow_table table_;
+  size_t charged_chunks_ = 0;
+  size_t reasm_charged_ = 0;
   tcp_stream_options tcp_opts_;
+  tcp_stream_options lean_tcp_opts_;       // no out-of-order buffering
   ip_reassembler reasm_;
   std::vector<uint8_t> reasm_buf_;
   std::vector<uint8_t> reasm_outer_buf_; // a reassembled tunnel packet holding a fragment

@@ -33,6 +33,12 @@ bool flow_key::operator==(const flow_key& o) const {
 
 static_assert(sizeof(flow_key) == 48, "flow_key must have no implicit padding");
 
+uint32_t flow_slots_for(uint64_t budget_bytes, int workers, unsigned share_percent) {
+  uint64_t n = budget_bytes / 100 * share_percent / flow_cost_bytes /
+               static_cast<uint64_t>(std::max(workers, 1));
+  return static_cast<uint32_t>(std::clamp<uint64_t>(n, 4096, uint64_t{1} << 24));
+}
+
 flow_table::flow_table(const flow_table_options& opts)
   : opts_(opts), max_flows_(std::max<uint32_t>(opts.max_flows, 1)) {
   unsigned bits = 4;
@@ -100,6 +106,7 @@ flow_entry* flow_table::create(const flow_key& key, uint32_t hash, uint64_t ts_n
   f.close_ts_ns = 0;
   f.in_use = true;
   f.closing = false;
+  f.confirmed = false;
   f.close_prev = f.close_next = none;
   f.s = flow_state{};
   f.stream[0].reset();
@@ -107,7 +114,7 @@ flow_entry* flow_table::create(const flow_key& key, uint32_t hash, uint64_t ts_n
   uint32_t b = bucket_of(hash);
   f.bucket_next = buckets_[b];
   buckets_[b] = i;
-  push_back<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_, f);
+  push_back<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_of(f), f);
   push_back<&flow_entry::act_prev, &flow_entry::act_next>(active_, f);
   ++size_;
   return &f;
@@ -115,10 +122,22 @@ flow_entry* flow_table::create(const flow_key& key, uint32_t hash, uint64_t ts_n
 
 void flow_table::touch(flow_entry& f, uint64_t ts_ns) {
   f.last_ts_ns = std::max(f.last_ts_ns, ts_ns);
-  if (lru_.tail != f.index) {
-    unlink<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_, f);
-    push_back<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_, f);
+  list& l = lru_of(f);
+  if (l.tail != f.index) {
+    unlink<&flow_entry::lru_prev, &flow_entry::lru_next>(l, f);
+    push_back<&flow_entry::lru_prev, &flow_entry::lru_next>(l, f);
   }
+}
+
+void flow_table::confirm(flow_entry& f) {
+  if (f.confirmed || !f.in_use)
+    return;
+  // The flow was just touched (it is the tail of its list): appending it
+  // to the confirmed list keeps that list in time order too.
+  unlink<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_[0], f);
+  f.confirmed = true;
+  ++confirmed_;
+  push_back<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_[1], f);
 }
 
 void flow_table::mark_closing(flow_entry& f, uint64_t ts_ns) {
@@ -135,7 +154,7 @@ void flow_table::rearm_active(flow_entry& f, uint64_t now_ns) {
   push_back<&flow_entry::act_prev, &flow_entry::act_next>(active_, f);
 }
 
-void flow_table::release(flow_entry& f) {
+void flow_table::release(flow_entry& f, bool keep_storage) {
   if (!f.in_use)
     return;
   uint32_t* link = &buckets_[bucket_of(f.hash)];
@@ -143,21 +162,27 @@ void flow_table::release(flow_entry& f) {
     link = &slot(*link).bucket_next;
   if (*link == f.index)
     *link = f.bucket_next;
-  unlink<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_, f);
+  unlink<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_of(f), f);
   unlink<&flow_entry::act_prev, &flow_entry::act_next>(active_, f);
+  if (f.confirmed)
+    --confirmed_;
+  f.confirmed = false;
   if (f.closing)
     unlink<&flow_entry::close_prev, &flow_entry::close_next>(closing_, f);
   f.in_use = false;
   f.closing = false;
-  f.stream[0].reset();
-  f.stream[1].reset();
+  f.stream[0].reset(keep_storage);
+  f.stream[1].reset(keep_storage);
   f.bucket_next = free_head_;
   free_head_ = f.index;
   --size_;
 }
 
 flow_entry* flow_table::oldest() {
-  return lru_.head == none ? nullptr : &slot(lru_.head);
+  for (const list& l : lru_)
+    if (l.head != none)
+      return &slot(l.head);
+  return nullptr;
 }
 
 flow_entry* flow_table::next_due(uint64_t now_ns, flow_end_reason& why) {
@@ -168,13 +193,15 @@ flow_entry* flow_table::next_due(uint64_t now_ns, flow_end_reason& why) {
       return &f;
     }
   }
-  if (lru_.head != none && opts_.inactive_timeout_ns != 0) {
-    flow_entry& f = slot(lru_.head);
-    if (f.last_ts_ns + opts_.inactive_timeout_ns <= now_ns) {
-      why = flow_end_reason::idle;
-      return &f;
-    }
-  }
+  if (opts_.inactive_timeout_ns != 0)
+    for (const list& l : lru_)
+      if (l.head != none) {
+        flow_entry& f = slot(l.head);
+        if (f.last_ts_ns + opts_.inactive_timeout_ns <= now_ns) {
+          why = flow_end_reason::idle;
+          return &f;
+        }
+      }
   if (active_.head != none && opts_.active_timeout_ns != 0) {
     flow_entry& f = slot(active_.head);
     if (f.report_ts_ns + opts_.active_timeout_ns <= now_ns) {

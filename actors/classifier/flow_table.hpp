@@ -23,8 +23,12 @@
 // is in up to three intrusive lists, each kept in time order because time
 // only moves forward (slightly out-of-order timestamps only delay an expiry
 // until the flows before it are due):
-//   - LRU list by last packet time: idle when last + inactive_timeout <= now;
-//     its head is also the flow evicted when the table is full.
+//   - LRU lists by last packet time, one of unconfirmed flows and one of
+//     confirmed ones (confirm(): a completed TCP handshake or a reply): idle
+//     when last + inactive_timeout <= now. The head of the unconfirmed list
+//     (else of the confirmed one) is the flow evicted when the table is
+//     full or memory is short (core/memory_budget.hpp), so a flood of
+//     spoofed flows evicts itself before it evicts real conversations.
 //   - active list by last report time (first packet, then each active
 //     report): due when report + active_timeout <= now (0 disables).
 //   - closing list (TCP flows after both FINs or a RST) by closing time: ends
@@ -73,6 +77,7 @@ struct flow_state {
   bool probing = false;        // protocol still being looked for by probes
   bool is_tcp = false;
   uint8_t fin_seen = 0;        // bit per direction (1 << direction)
+  uint8_t payload_dirs = 0;    // bit per direction that sent TCP payload
   bool rst_seen = false;
   uint16_t probe_packets = 0;  // UDP datagrams probed so far
   uint32_t rtt_half_ms = 0;
@@ -101,6 +106,10 @@ struct flow_entry {
   uint64_t close_ts_ns = 0;    // when closing began
   bool in_use = false;
   bool closing = false;
+  bool confirmed = false;      // in the confirmed LRU list
+  // ---- memory charged for the slot's buffers (owned by the classifier;
+  // kept across reuse, since the slot keeps small buffers' storage) ----
+  uint32_t charged = 0;
   // ---- flow state (owned by the classifier) ----
   flow_state s;
   tcp_stream stream[2];        // [client_to_server], [server_to_client]
@@ -112,6 +121,12 @@ struct flow_table_options {
   uint64_t active_timeout_ns = 300'000'000'000ull;
   uint64_t tcp_close_linger_ns = 2'000'000'000ull;
 };
+
+// Flow slots per worker that `share_percent` of a memory budget holds, over
+// `workers` shards: a slot, its bucket and the parser host's slot of the
+// flow (about flow_cost_bytes), bounded to [4096, 16777216].
+inline constexpr size_t flow_cost_bytes = sizeof(flow_entry) + 2 * sizeof(uint32_t) + 512;
+uint32_t flow_slots_for(uint64_t budget_bytes, int workers, unsigned share_percent = 40);
 
 class flow_table {
 public:
@@ -126,6 +141,10 @@ public:
   flow_entry* find(const flow_key& key, uint32_t hash);
 
   bool full() const { return size_ >= max_flows_; }
+  // create() would allocate a new chunk of slots (no free slot left).
+  bool needs_chunk() const { return free_head_ == none && next_unused_ >= allocated(); }
+  // Bytes of one chunk of slots.
+  static constexpr size_t chunk_bytes = sizeof(flow_entry) * chunk_size;
   size_t size() const { return size_; }
   size_t max_flows() const { return max_flows_; }
   // Slots allocated so far (memory in use), <= max_flows rounded up to a chunk.
@@ -141,25 +160,36 @@ public:
   void mark_closing(flow_entry& f, uint64_t ts_ns);
   // After an active report at `now_ns`: next report one timeout later.
   void rearm_active(flow_entry& f, uint64_t now_ns);
-  // Removes `f` from the table; its slot is reused later.
-  void release(flow_entry& f);
+  // Removes `f` from the table; its slot is reused later (keeping small
+  // buffers' storage for the next flow unless !keep_storage).
+  void release(flow_entry& f, bool keep_storage = true);
 
-  // Least recently used flow (the eviction victim), nullptr when empty.
+  // `f` is a real conversation (handshake completed or a reply seen): it
+  // moves to the confirmed LRU list. No-op when already confirmed.
+  void confirm(flow_entry& f);
+
+  // The eviction victim: the least recently used unconfirmed flow, else
+  // the least recently used confirmed one; nullptr when empty.
   flow_entry* oldest();
+  size_t unconfirmed() const { return size_ - confirmed_; }
 
   // A flow whose timer is due at `now_ns`, with why; nullptr when none. The
   // caller must release() it (end, idle) or rearm_active() it (active)
   // before asking again, or it is returned again.
   flow_entry* next_due(uint64_t now_ns, flow_end_reason& why);
 
-  // Visits every flow, least recently used first. `fn` may not release.
+  // Visits every flow, unconfirmed ones first, each list least recently
+  // used first. `fn` may not release.
   template <class Fn>
   void for_each(Fn&& fn) {
-    for (uint32_t i = lru_.head; i != none; i = slot(i).lru_next)
-      fn(slot(i));
+    for (const list& l : lru_)
+      for (uint32_t i = l.head; i != none; i = slot(i).lru_next)
+        fn(slot(i));
   }
 
   const flow_table_options& options() const { return opts_; }
+  // Bytes of the bucket array (allocated at construction).
+  size_t bucket_bytes() const { return buckets_.capacity() * sizeof(uint32_t); }
 
 private:
   struct list {
@@ -183,7 +213,9 @@ private:
   uint32_t free_head_ = none;   // free list through bucket_next
   uint32_t next_unused_ = 0;    // slots [next_unused_, allocated()) never used
   size_t size_ = 0;
-  list lru_;
+  list& lru_of(const flow_entry& f) { return lru_[f.confirmed ? 1 : 0]; }
+  std::array<list, 2> lru_;     // [unconfirmed, confirmed]
+  size_t confirmed_ = 0;
   list active_;
   list closing_;
 };

@@ -218,6 +218,10 @@ bool ip_reassembler::add(const decoded_packet& frag, std::vector<uint8_t>& out_i
     found = index_.end();
   }
   if (found == index_.end()) {
+    if (!admit_new_) {
+      ++counters_.refused;
+      return false;
+    }
     while (index_.size() >= limits_.max_datagrams) {
       ++counters_.limit_datagrams;
       erase(order_.begin());

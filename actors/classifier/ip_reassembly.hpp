@@ -73,6 +73,7 @@ struct ip_reassembly_counters {
   uint64_t limit_datagrams = 0; // datagrams evicted: max_datagrams reached
   uint64_t limit_fragments = 0; // datagrams abandoned: max_fragments reached
   uint64_t limit_bytes = 0;     // datagrams evicted/abandoned: max_buffered_bytes
+  uint64_t refused = 0;         // fragments of new datagrams refused (set_admit_new)
 };
 
 class ip_reassembler {
@@ -87,6 +88,10 @@ public:
 
   // Drops datagrams whose first fragment is older than now_ns - timeout_ns.
   void expire(uint64_t now_ns);
+
+  // While false, a fragment of a datagram not in reassembly yet is refused
+  // (counted): the memory budget is short (core/memory_budget.hpp).
+  void set_admit_new(bool admit) { admit_new_ = admit; }
 
   // Drops everything pending (end of input); not counted as timed out.
   void clear();
@@ -157,6 +162,7 @@ private:
   list_t order_; // oldest first
   std::unordered_map<key, list_t::iterator, key_hash> index_;
   size_t buffered_ = 0;
+  bool admit_new_ = true;
 };
 
 } // namespace metaprobe

@@ -18,15 +18,15 @@ uint32_t tcp_stream::max_segments() const {
   return (opts_ ? opts_ : &default_options)->max_ooo_segments;
 }
 
-void tcp_stream::reset() {
+void tcp_stream::reset(bool keep_storage) {
   base_ = 0;
   next_ = 0;
   fin_abs_ = 0;
   segs_.clear();
   buf_.clear();
-  if (buf_.capacity() > 4096)
+  if (!keep_storage || buf_.capacity() > 4096)
     std::vector<uint8_t>().swap(buf_);
-  if (segs_.capacity() > 16)
+  if (!keep_storage || segs_.capacity() > 16)
     std::vector<piece>().swap(segs_);
   live_bytes_ = 0;
   started_ = false;

@@ -138,8 +138,8 @@ public:
   }
 
   // Back to the initial state (for a reused flow slot). Releases buffer
-  // storage above a few KiB.
-  void reset();
+  // storage above a few KiB, or all of it when !keep_storage.
+  void reset(bool keep_storage = true);
 
   // Copy out-of-order bytes (true, default) or track ranges only (false).
   void set_store(bool store) { store_ = store; }
@@ -169,6 +169,11 @@ public:
   uint64_t consumed() const { return next_; }
   uint32_t buffered_bytes() const { return live_bytes_; }
   size_t buffered_segments() const { return segs_.size(); }
+  // Heap bytes the stream holds (buffer storage, including what reset()
+  // kept for reuse).
+  size_t memory_bytes() const {
+    return buf_.capacity() + segs_.capacity() * sizeof(piece);
+  }
 
 private:
   struct piece {

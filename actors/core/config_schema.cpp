@@ -206,7 +206,14 @@ std::vector<key_spec> build_schema() {
                "file of `ip login` lines giving LOGIN for subscriber addresses (empty: no logins)"));
 
   section = "Flows and reassembly";
-  add(int_key("flow_max", 1, 100000000, "1000000", "flow table capacity per worker"));
+  add(size_key("memory_budget", 0, int64_t{1} << 42, "0",
+               "bytes the capture may hold for traffic (flow table, TCP and IP reassembly, "
+               "detection, parser buffers), over all workers; under pressure new flows are "
+               "lean, then flows are evicted, oldest unconfirmed first (0: half of the "
+               "machine's memory or of the cgroup limit, whichever is smaller)"));
+  add(int_key("flow_max", 0, 100000000, "0",
+              "flow table capacity per worker (0: derived from memory_budget, 40% of it "
+              "for flow slots, between 4096 and 16777216 per worker)"));
   add(duration_key("flow_inactive_timeout", 1, 86400, "30",
                    "a flow idle this long is exported and forgotten"));
   add(duration_key("flow_active_timeout", 1, 86400, "300",

@@ -54,6 +54,9 @@ struct flow_info {
   app_protocol proto = app_protocol::unknown;
   l2_context l2;             // from the flow's first packet
   uint64_t first_ts_ns = 0;
+  // Created while memory was short (core/memory_budget.hpp): its parser
+  // may buffer at most memory_budget::lean_parser_bytes.
+  bool lean = false;
 };
 
 // Per-direction full-flow counters.

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "core/packet.hpp"
+#include "parsers/common/heap_bytes.hpp"
 #include "metaprobe/v1/records.pb.h"
 
 namespace metaprobe {
@@ -136,6 +137,10 @@ public:
   // Host name this flow is about (HTTP Host, SNI, ...), for the full-flow
   // HTTP_HOST_OR_CN_HTTPS field; empty when unknown.
   virtual std::string flow_host() const { return {}; }
+  // Heap bytes the parser holds, itself included (its buffers' capacity,
+  // queued requests, kept strings): charged to the memory budget after
+  // every event of the flow (core/memory_budget.hpp). O(1) or O(fields).
+  virtual size_t memory_bytes() const = 0;
   parser_state state() const { return state_; }
   // After deliver(): the stream now belongs to another protocol (state is
   // done). The parser stage takes the hand-over once and re-detects.
@@ -174,6 +179,8 @@ public:
   virtual void deliver(direction dir, const uint8_t* data, size_t len,
                        uint64_t ts_ns, record_sink& out) = 0;
   virtual std::string flow_host() const { return {}; }
+  // As stream_parser::memory_bytes.
+  virtual size_t memory_bytes() const = 0;
   parser_state state() const { return state_; }
 
 protected:

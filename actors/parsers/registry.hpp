@@ -12,6 +12,8 @@
 namespace metaprobe {
 
 // Limits and switches every parser reads (from the configuration).
+class memory_budget;
+
 struct parser_options {
   bool http_parse_reply = false;   // emit http_reply records
   bool ssl_parse_reply = false;    // emit ssl_reply records
@@ -20,6 +22,9 @@ struct parser_options {
   size_t max_buffered = 65536;     // bytes a parser buffers per direction
   size_t max_field = 4096;         // longest exported field value (truncated on a UTF-8 boundary)
   size_t max_records_per_flow = 10000;
+  // Shared memory budget of the process (core/memory_budget.hpp; nullptr:
+  // nothing charged); must outlive the parser hosts.
+  memory_budget* budget = nullptr;
 };
 
 struct protocol_entry {

@@ -13,6 +13,7 @@
 
 #include "control/control_plane.hpp"
 #include "core/decap_config.hpp"
+#include "core/memory_budget.hpp"
 #include "core/raw_meta.hpp"
 #include "core/subscribers.hpp"
 #include "correlator/subscriber_source.hpp"
@@ -31,7 +32,7 @@ void usage() {
               process_name);
 }
 
-pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
+pipeline_options make_options(const config& cfg, const subscriber_map* subs, uint64_t budget) {
   pipeline_options o;
   o.input = cfg.str("input");
   o.workers = static_cast<int>(cfg.integer("workers"));
@@ -53,6 +54,8 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
 
   auto ns = [](double s) { return static_cast<uint64_t>(s * 1e9); };
   o.classifier.max_flows = static_cast<uint32_t>(cfg.integer("flow_max"));
+  if (o.classifier.max_flows == 0) // derived from the memory budget (set by main)
+    o.classifier.max_flows = flow_slots_for(budget, o.workers);
   o.classifier.inactive_timeout_ns = ns(cfg.seconds("flow_inactive_timeout"));
   o.classifier.active_timeout_ns = ns(cfg.seconds("flow_active_timeout"));
   o.classifier.tcp_close_linger_ns = ns(cfg.seconds("tcp_close_linger"));
@@ -132,7 +135,26 @@ int main(int argc, char** argv) {
   service::setup_logging(process_name, *cfg);
   const auto& stop = service::install_stop_signals();
 
-  auto opts = make_options(*cfg, subs ? &*subs : nullptr);
+  // One memory budget for the whole pipeline (core/memory_budget.hpp); it
+  // outlives the actor system below.
+  std::string budget_why = "memory_budget";
+  uint64_t budget_bytes = cfg->size("memory_budget");
+  if (budget_bytes == 0)
+    budget_bytes = memory_budget::default_limit(budget_why);
+  memory_budget budget(budget_bytes);
+  auto opts = make_options(*cfg, subs ? &*subs : nullptr, budget_bytes);
+  opts.classifier.budget = &budget;
+  opts.parsers.budget = &budget;
+  spdlog::info("memory budget {} MiB ({}); flow table {} flows per worker{}",
+               budget_bytes >> 20, budget_why, opts.classifier.max_flows,
+               cfg->integer("flow_max") == 0 ? " (derived from the budget)" : "");
+  if (uint64_t slots = uint64_t{opts.classifier.max_flows} * flow_cost_bytes *
+                       static_cast<uint64_t>(std::max(opts.workers, 1));
+      slots > budget_bytes / 100 * memory_budget::critical_percent)
+    spdlog::warn("flow_max={} x {} worker(s) needs about {} MiB for flow slots alone, beyond "
+                 "{}% of the memory budget: flows will be evicted for memory before the "
+                 "table is full", opts.classifier.max_flows, opts.workers, slots >> 20,
+                 memory_budget::critical_percent);
   if (opts.publisher.channels.empty())
     spdlog::warn("no export channel is configured: records are counted but not exported");
 

@@ -141,4 +141,13 @@ void stream_redetector::check_dead() {
   }
 }
 
+size_t stream_redetector::memory_bytes() const {
+  size_t n = sizeof(*this) + pieces_.capacity() * sizeof(stream_piece);
+  for (const auto& p : pieces_)
+    n += p.bytes.capacity();
+  for (const auto& s : sides_)
+    n += s.start.capacity();
+  return n;
+}
+
 } // namespace metaprobe

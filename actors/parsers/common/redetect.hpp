@@ -75,6 +75,8 @@ public:
   // Everything held, in arrival order (state detected); empties the holder.
   std::vector<stream_piece> take_pieces() { return std::move(pieces_); }
   size_t held_bytes() const { return held_; }
+  // Heap bytes held, the detector itself included (memory budget).
+  size_t memory_bytes() const;
   uint32_t probes_run() const { return probes_; }
   // Detected on a piece probed alone (mid-stream): what came before it is
   // replayed as gaps.

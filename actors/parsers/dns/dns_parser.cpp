@@ -370,4 +370,13 @@ void dns_stream_parser::finish(uint64_t /*ts_ns*/, record_sink& /*out*/) {
   }
 }
 
+
+size_t dns_datagram_parser::memory_bytes() const {
+  return sizeof(*this) + decoder_.memory_bytes();
+}
+
+size_t dns_stream_parser::memory_bytes() const {
+  return sizeof(*this) + decoder_.memory_bytes() + heap_bytes(sides_[0].buf, sides_[1].buf);
+}
+
 } // namespace metaprobe

@@ -131,6 +131,8 @@ public:
   // least the header and one entry (or a valid empty message) decoded.
   size_t decode(const uint8_t* msg, size_t len, direction dir, uint64_t ts_ns, uint32_t seq,
                 record_sink& out, bool& decoded_any);
+  // Heap bytes of its scratch buffers.
+  size_t memory_bytes() const { return heap_bytes(text_, bytes_, view_.entries); }
 
 private:
   void emit_entry(const uint8_t* msg, size_t len, const dns::entry& e, bool response,
@@ -150,6 +152,7 @@ public:
   dns_datagram_parser(const parser_options& opts, parser_counters& counters);
   void deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,
                record_sink& out) override;
+  size_t memory_bytes() const override;
 
 private:
   dns_message_decoder decoder_;
@@ -160,6 +163,7 @@ public:
   dns_stream_parser(const parser_options& opts, parser_counters& counters);
   void deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns, uint32_t seq,
                record_sink& out) override;
+  size_t memory_bytes() const override;
   void gap(direction dir, size_t len) override;
   void finish(uint64_t ts_ns, record_sink& out) override;
 

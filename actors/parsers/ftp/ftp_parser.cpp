@@ -332,4 +332,11 @@ void ftp_parser::finish(uint64_t /*ts_ns*/, record_sink& /*out*/) {
   // A login whose reply never came is not reported (no RESULT_CODE).
 }
 
+
+size_t ftp_parser::memory_bytes() const {
+  return sizeof(*this) + heap_bytes(sides_[0].line, sides_[0].multi_text) +
+         heap_bytes(sides_[1].line, sides_[1].multi_text) +
+         heap_bytes(server_name_, user_, password_);
+}
+
 } // namespace metaprobe

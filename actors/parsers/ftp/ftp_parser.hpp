@@ -81,6 +81,7 @@ public:
 
   void deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns, uint32_t seq,
                record_sink& out) override;
+  size_t memory_bytes() const override;
   void gap(direction dir, size_t len) override;
   void finish(uint64_t ts_ns, record_sink& out) override;
 

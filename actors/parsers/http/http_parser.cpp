@@ -868,4 +868,22 @@ void http_parser::ws_sync() {
     state_ = parser_state::done;
 }
 
+
+size_t http_parser::memory_bytes() const {
+  size_t n = sizeof(*this) + heap_bytes(flow_host_);
+  for (const auto& s : sides_) {
+    const auto& m = s.msg;
+    n += heap_bytes(s.line, s.held) +
+         heap_bytes(m.method, m.target, m.version, m.host, m.user_agent, m.referer, m.cookie,
+                    m.content_type, m.location);
+  }
+  if (ws_)
+    n += ws_->memory_bytes();
+  return n;
+}
+
+size_t http_datagram_parser::memory_bytes() const {
+  return inner_.memory_bytes();
+}
+
 } // namespace metaprobe

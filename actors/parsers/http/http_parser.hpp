@@ -174,6 +174,7 @@ public:
 
   void deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,
                uint32_t seq, record_sink& out) override;
+  size_t memory_bytes() const override;
   void gap(direction dir, size_t len) override;
   void finish(uint64_t ts_ns, record_sink& out) override;
   // The first Host header value seen on the flow.
@@ -288,6 +289,7 @@ public:
   http_datagram_parser(const parser_options& opts, parser_counters& counters);
   void deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,
                record_sink& out) override;
+  size_t memory_bytes() const override;
   std::string flow_host() const override { return inner_.flow_host(); }
 
 private:

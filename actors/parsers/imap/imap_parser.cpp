@@ -430,4 +430,16 @@ void imap_parser::finish(uint64_t ts_ns, record_sink& out) {
   sides_[1].lines.clear();
 }
 
+
+size_t imap_parser::memory_bytes() const {
+  size_t n = sizeof(*this) + sides_[0].lines.memory_bytes() + sides_[1].lines.memory_bytes() +
+             literal_lines_.memory_bytes() + msg_.memory_bytes() + heap_bytes(args_) +
+             heap_bytes(literal_arg_, login_tag_, starttls_tag_, account_) +
+             heap_bytes(attempt_.mechanism, attempt_.user, attempt_.password) +
+             heap_bytes(last_login_.mechanism, last_login_.user, last_login_.password);
+  for (const auto& a : args_)
+    n += heap_bytes(a);
+  return n;
+}
+
 } // namespace metaprobe

@@ -7,6 +7,7 @@
 // out without copying; only a line split across segments is buffered.
 // Header-only.
 
+#include "parsers/common/heap_bytes.hpp"
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -62,6 +63,7 @@ public:
   bool cut() const { return cut_; }
   // Bytes of an unfinished line held so far.
   size_t pending() const { return done_ ? 0 : buf_.size(); }
+  size_t memory_bytes() const { return heap_bytes(buf_); }
   // The unfinished line, if any (for finish()).
   std::string_view partial() const { return done_ ? std::string_view() : std::string_view(buf_); }
   void clear() {

@@ -2,6 +2,7 @@
 #include "parsers/mail/mail_message.hpp"
 
 #include "parsers/common/field_text.hpp"
+#include "parsers/common/heap_bytes.hpp"
 
 namespace metaprobe::mail {
 
@@ -269,6 +270,14 @@ void message_reader::body_line(std::string_view l) {
       return;
     }
   }
+}
+
+size_t message_reader::memory_bytes() const {
+  size_t n = heap_bytes(cur_value_, block_ctype_, block_cdisp_) +
+             heap_bytes(f_.from, f_.to, f_.cc, f_.subject, f_.reply_to);
+  for (const auto& b : boundaries_)
+    n += heap_bytes(b);
+  return n;
 }
 
 } // namespace metaprobe::mail

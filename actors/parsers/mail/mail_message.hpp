@@ -42,6 +42,8 @@ public:
 
   // Starts a new message.
   void reset();
+  // Heap bytes held (parser memory_bytes).
+  size_t memory_bytes() const;
   // One line of the message, without CRLF. `cut` = the line was longer than
   // the line limit and lost its tail.
   void line(std::string_view l, bool cut = false);

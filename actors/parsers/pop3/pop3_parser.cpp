@@ -296,4 +296,12 @@ void pop3_parser::finish(uint64_t ts_ns, record_sink& out) {
   lines_[1].clear();
 }
 
+
+size_t pop3_parser::memory_bytes() const {
+  return sizeof(*this) + lines_[0].memory_bytes() + lines_[1].memory_bytes() +
+         msg_.memory_bytes() + heap_bytes(account_) +
+         heap_bytes(attempt_.mechanism, attempt_.user, attempt_.password) +
+         heap_bytes(last_login_.mechanism, last_login_.user, last_login_.password);
+}
+
 } // namespace metaprobe

@@ -106,6 +106,12 @@ public:
   // fits is still stored.
   bool add(uint64_t offset, const uint8_t* data, size_t len);
 
+  // Heap bytes held (the parser's memory_bytes).
+  size_t memory_bytes() const {
+    return (buf_.capacity() > 15 ? buf_.capacity() + 1 : 0) +
+           ranges_.capacity() * sizeof(ranges_[0]);
+  }
+
   // Bytes available from offset 0 without a hole.
   size_t contiguous() const {
     return ranges_.empty() || ranges_[0].first != 0 ? 0 : ranges_[0].second;

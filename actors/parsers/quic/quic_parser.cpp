@@ -200,4 +200,10 @@ void quic_parser::emit(direction dir, uint64_t ts_ns, const uint8_t* msg, size_t
   out.push_back(std::move(rec));
 }
 
+
+size_t quic_parser::memory_bytes() const {
+  return sizeof(*this) + stream_.memory_bytes() + heap_bytes(host_) +
+         heap_bytes(opened_.header, opened_.payload) + heap_bytes(frames_);
+}
+
 } // namespace metaprobe

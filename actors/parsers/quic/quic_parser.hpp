@@ -88,6 +88,7 @@ public:
   quic_parser(const parser_options& opts, parser_counters& counters);
   void deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,
                record_sink& out) override;
+  size_t memory_bytes() const override;
   std::string flow_host() const override { return host_; }
 
 private:

@@ -440,4 +440,13 @@ void sip_datagram_parser::deliver(direction dir, const uint8_t* data, size_t len
   state_ = engine_.state();
 }
 
+
+size_t sip_stream_parser::memory_bytes() const {
+  return sizeof(*this) + engine_.memory_bytes();
+}
+
+size_t sip_datagram_parser::memory_bytes() const {
+  return sizeof(*this) + engine_.memory_bytes();
+}
+
 } // namespace metaprobe

@@ -94,6 +94,8 @@ public:
   void on_gap(direction dir, size_t len);
 
   parser_state state() const { return state_; }
+  // Heap bytes of the unfinished messages (owners' memory_bytes).
+  size_t memory_bytes() const { return heap_bytes(sides_[0].buf, sides_[1].buf); }
 
 private:
   struct side {
@@ -126,6 +128,7 @@ public:
   sip_stream_parser(const parser_options& opts, parser_counters& counters);
   void deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns, uint32_t seq,
                record_sink& out) override;
+  size_t memory_bytes() const override;
   void gap(direction dir, size_t len) override;
   void finish(uint64_t ts_ns, record_sink& out) override;
 
@@ -138,6 +141,7 @@ public:
   sip_datagram_parser(const parser_options& opts, parser_counters& counters);
   void deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,
                record_sink& out) override;
+  size_t memory_bytes() const override;
 
 private:
   sip_engine engine_;

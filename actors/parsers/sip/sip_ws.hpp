@@ -45,6 +45,11 @@ public:
   // The framing counters since the last call (then zeroed), for the owner
   // to add to its own.
   websocket::counters take_counters();
+  // Heap bytes held, the session included.
+  size_t memory_bytes() const {
+    return sizeof(*this) + engine_.memory_bytes() + deframers_[0].memory_bytes() +
+           deframers_[1].memory_bytes();
+  }
 
 private:
   void on_message(websocket::opcode op, std::string_view payload) override;

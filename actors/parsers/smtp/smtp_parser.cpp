@@ -505,4 +505,13 @@ void smtp_parser::finish(uint64_t ts_ns, record_sink& out) {
   lines_[1].clear();
 }
 
+
+size_t smtp_parser::memory_bytes() const {
+  size_t n = sizeof(*this) + lines_[0].memory_bytes() + lines_[1].memory_bytes() +
+             msg_.memory_bytes() + heap_bytes(servers_);
+  for (const transaction* t : {&txn_, &closing_})
+    n += heap_bytes(t->sender, t->receivers, t->from, t->cc, t->subject, t->reply);
+  return n;
+}
+
 } // namespace metaprobe

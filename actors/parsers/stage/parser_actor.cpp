@@ -43,6 +43,9 @@ struct parser_actor_state {
     stats->set(prefix + "redetect_ended", h.redetect_ended);
     stats->set(prefix + "redetect_bytes", h.redetect_bytes);
     stats->set(prefix + "layers_exceeded", h.layers_exceeded);
+    stats->set(prefix + "memory_left", h.memory_left);
+    stats->set(prefix + "memory.charged_bytes",
+               static_cast<uint64_t>(std::max<int64_t>(host->charged_bytes(), 0)));
     for (const auto& [chain, n] : host->chains())
       stats->set(prefix + "chain." + chain, n);
     for (const protocol_entry& e : protocol_registry()) {

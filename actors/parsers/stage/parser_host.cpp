@@ -6,7 +6,36 @@ namespace metaprobe {
 parser_host::parser_host(const protocol_entry& entry, const parser_options& opts,
                          const std::vector<protocol_entry>& protocols)
   : entry_(entry), protocols_(protocols),
-    redetect_candidates_(stream_redetector::stream_candidates(protocols)), opts_(opts) {
+    redetect_candidates_(stream_redetector::stream_candidates(protocols)), opts_(opts),
+    account_(opts.budget) {
+}
+
+void parser_host::recharge(flow_slot& slot) {
+  // the slot in its hash-map node, roughly
+  size_t now = sizeof(flow_slot) + 4 * sizeof(void*) + slot.chain.capacity();
+  if (slot.stream)
+    now += slot.stream->memory_bytes();
+  for (const auto& o : slot.outer)
+    now += o->memory_bytes();
+  if (slot.redetect)
+    now += slot.redetect->memory_bytes();
+  if (slot.datagram)
+    now += slot.datagram->memory_bytes();
+  if (now > memory_budget::lean_parser_bytes && !slot.detached &&
+      (slot.info.lean || account_.pressure() >= memory_pressure::full)) {
+    slot.left_host = flow_host(slot);
+    slot.stream.reset();
+    slot.outer.clear();
+    slot.redetect.reset();
+    slot.datagram.reset();
+    slot.detached = true;
+    ++host_counters_.memory_left;
+    if (auto* b = account_.budget())
+      b->count(memory_reason::parser_left);
+    now = sizeof(flow_slot) + 4 * sizeof(void*) + slot.chain.capacity() + slot.left_host.capacity();
+  }
+  account_.add(static_cast<int64_t>(now) - static_cast<int64_t>(slot.charged));
+  slot.charged = now;
 }
 
 uint32_t parser_host::info_index(flow_slot& slot, record_batch& out) {
@@ -178,6 +207,8 @@ void parser_host::settle(flow_slot& slot, std::vector<stream_piece> queue) {
 }
 
 std::string parser_host::flow_host(const flow_slot& slot) const {
+  if (!slot.left_host.empty())
+    return slot.left_host;
   if (slot.datagram)
     return slot.datagram->flow_host();
   if (slot.stream) {
@@ -214,6 +245,7 @@ void parser_host::process(const stream_batch& in, record_batch& out) {
   for (const auto& ev : in.events) {
     if (ev.kind == stream_event_kind::open) {
       auto& slot = flows_[ev.flow_id];
+      account_.add(-static_cast<int64_t>(slot.charged));
       slot = flow_slot{};
       slot.info = in.infos[ev.info_index];
       if (slot.info.l4_proto == 6 && entry_.make_stream)
@@ -223,6 +255,8 @@ void parser_host::process(const stream_batch& in, record_batch& out) {
       else
         slot.detached = true; // protocol has no parser for this transport
       ++host_counters_.flows_opened;
+      if (account_.budget())
+        recharge(slot);
       continue;
     }
     auto it = flows_.find(ev.flow_id);
@@ -259,6 +293,7 @@ void parser_host::process(const stream_batch& in, record_batch& out) {
         collect(slot, out);
         out.closed.push_back(std::move(summary));
         ++host_counters_.flows_closed;
+        account_.add(-static_cast<int64_t>(slot.charged));
         flows_.erase(it);
         continue;
       }
@@ -266,9 +301,12 @@ void parser_host::process(const stream_batch& in, record_batch& out) {
         break;
     }
     collect(slot, out);
+    if (account_.budget())
+      recharge(slot);
   }
   for (const auto& s : in.relayed)
     out.closed.push_back(s);
+  account_.flush();
 }
 
 } // namespace metaprobe

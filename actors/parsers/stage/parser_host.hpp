@@ -15,6 +15,14 @@
 // port 80): kind `port`. A flow's protocol chain (e.g. "http>tls") is
 // counted per chain; its summary names the innermost protocol found.
 //
+// Memory (core/memory_budget.hpp): every flow's parsers, re-detector and
+// slot are charged to the budget after each of its events
+// (stream_parser::memory_bytes and the rest). A flow created lean, or any
+// flow while the budget is full, whose parsers hold more than
+// memory_budget::lean_parser_bytes is left: its parsers are freed, its
+// records so far stay, its summary keeps the host found so far (counted
+// in memory_left).
+//
 // Threading: used by one actor only. Ownership: parser instances live here
 // from the flow's `open` event to its `close` event.
 
@@ -26,6 +34,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/memory_budget.hpp"
 #include "core/stream.hpp"
 #include "parsers/registry.hpp"
 #include "parsers/common/redetect.hpp"
@@ -46,6 +55,7 @@ struct parser_host_counters {
   uint64_t redetect_ended = 0;      // ... the flow ended before a probe accepted
   uint64_t redetect_bytes = 0;      // bytes held for re-detection (replayed or dropped)
   uint64_t layers_exceeded = 0;     // hand-overs beyond max_layers (the flow is left)
+  uint64_t memory_left = 0;         // flows left for memory (see above)
 };
 
 class parser_host {
@@ -71,6 +81,8 @@ public:
   // Flows per protocol chain ("http>tls"), counted when the flow ends.
   const std::map<std::string, uint64_t>& chains() const { return chains_; }
   size_t active_flows() const { return flows_.size(); }
+  // Bytes this host has charged to the memory budget.
+  int64_t charged_bytes() const { return account_.total(); }
 
 private:
   struct flow_slot {
@@ -86,6 +98,8 @@ private:
     uint32_t out_index = 0;    // index of info in the current out.infos
     bool detached = false;
     bool first_data = true;    // no data delivered yet (port hand-over check)
+    size_t charged = 0;        // bytes charged to the memory budget
+    std::string left_host;     // flow_host() when the flow was left for memory
   };
 
   uint32_t info_index(flow_slot& slot, record_batch& out);
@@ -106,6 +120,9 @@ private:
   void settle(flow_slot& slot, std::vector<stream_piece> queue);
   std::string flow_host(const flow_slot& slot) const;
   void end_flow(flow_slot& slot, flow_summary& summary, uint64_t ts_ns);
+  // The slot's charge brought up to date; leaves the flow when it holds
+  // more than it may (see above).
+  void recharge(flow_slot& slot);
 
   const protocol_entry& entry_;
   const std::vector<protocol_entry>& protocols_;
@@ -118,6 +135,7 @@ private:
   std::unordered_map<uint64_t, flow_slot> flows_;
   record_sink scratch_;
   uint64_t generation_ = 0;
+  memory_account account_;
 };
 
 } // namespace metaprobe

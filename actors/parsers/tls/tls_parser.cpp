@@ -443,4 +443,9 @@ void tls_parser::set_text(std::string* dst, const std::string& value) {
     ++counters_.truncated_fields;
 }
 
+
+size_t tls_parser::memory_bytes() const {
+  return sizeof(*this) + heap_bytes(sides_[0].hs, sides_[1].hs) + heap_bytes(sni_, cn_);
+}
+
 } // namespace metaprobe

@@ -69,6 +69,8 @@ public:
 class deframer {
 public:
   deframer(size_t max_message, counters& c) : max_message_(max_message), c_(c) {}
+  // Heap bytes held (the message being assembled).
+  size_t memory_bytes() const { return msg_.capacity() > 15 ? msg_.capacity() + 1 : 0; }
 
   // In-order bytes of this direction.
   void feed(const uint8_t* data, size_t len, message_handler& h);

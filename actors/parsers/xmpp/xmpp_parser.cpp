@@ -610,4 +610,16 @@ void xmpp_parser::finish(uint64_t ts_ns, record_sink& out) {
     emit_login(0, ts_ns, out);
 }
 
+
+size_t xmpp_parser::memory_bytes() const {
+  size_t n = sizeof(*this) + heap_bytes(mechanism_, login_, passw_, screen_, resource_, domain_) +
+             heap_bytes(legacy_id_);
+  for (const auto& s : sides_) {
+    n += heap_bytes(s.buf, s.cap_text, s.iq_id) + heap_bytes(s.stack);
+    for (const auto& e : s.stack)
+      n += heap_bytes(e);
+  }
+  return n;
+}
+
 } // namespace metaprobe

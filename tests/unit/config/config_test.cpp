@@ -57,7 +57,8 @@ TEST_CASE("defaults without a file") {
   CHECK(c.str("input").empty());
   CHECK(c.integer("snaplen") == 65535);
   CHECK(c.integer("batch_size") == 256);
-  CHECK(c.integer("flow_max") == 1000000);
+  CHECK(c.integer("flow_max") == 0);
+  CHECK(c.size("memory_budget") == 0);
   CHECK(c.seconds("flow_inactive_timeout") == 30);
   CHECK(c.seconds("flow_active_timeout") == 300);
   CHECK(c.seconds("tcp_close_linger") == 2);
