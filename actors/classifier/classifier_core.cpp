@@ -369,13 +369,23 @@ flow_entry* classifier_core::new_flow(const decoded_packet& p, const flow_key& k
       ++counters_.evictions;
       end_flow(*victim, flow_end_reason::evicted, clock_);
     }
-  } else if (pressure >= memory_pressure::critical && table_.needs_chunk() &&
-             table_.size() > 0) {
-    // No new chunk of slots while memory is short: the oldest unconfirmed
-    // flow gives its slot up.
+  } else if (table_.needs_chunk() && table_.size() > 0 && account_.budget() &&
+             account_.budget()->would_reach(static_cast<int64_t>(flow_table::chunk_bytes),
+                                            memory_pressure::critical)) {
+    // No new chunk of slots that would make memory short: as if the table
+    // were full, the oldest unconfirmed flow (else the oldest) gives its
+    // slot up.
     ++counters_.chunk_refused;
     account_.budget()->count(memory_reason::chunk_refused);
-    evict_for_memory(1);
+    if (flow_entry* victim = table_.oldest()) {
+      ++counters_.memory_evictions;
+      account_.budget()->count(memory_reason::evicted);
+      if (victim->confirmed) {
+        ++counters_.memory_evictions_confirmed;
+        account_.budget()->count(memory_reason::evicted_confirmed);
+      }
+      end_flow(*victim, flow_end_reason::evicted, clock_);
+    }
   }
   flow_entry* f = table_.create(key, p.flow_hash, p.ts_ns);
   ++counters_.flows_created;
@@ -425,9 +435,17 @@ void classifier_core::recharge(flow_entry& f) {
 }
 
 void classifier_core::evict_for_memory(uint32_t n) {
+  account_.budget()->relieve();
   for (uint32_t i = 0; i < n; ++i) {
     flow_entry* victim = table_.oldest();
     if (!victim)
+      return;
+    // Merely short of memory (not full), real conversations stay, and so
+    // do flows that had a packet within min_victim_idle_ns (a handshake
+    // in progress): the victim is the least recently used unconfirmed
+    // flow, so when it is that young, every other one is too.
+    if (account_.pressure() < memory_pressure::full &&
+        (victim->confirmed || victim->last_ts_ns + opts_.min_victim_idle_ns > clock_))
       return;
     ++counters_.memory_evictions;
     account_.budget()->count(memory_reason::evicted);
@@ -870,6 +888,13 @@ void classifier_core::publish_counters(stage_stats& stats, const std::string& pr
     stats.set("memory.used_bytes", static_cast<uint64_t>(std::max<int64_t>(b->used(), 0)));
     stats.set("memory.peak_bytes", b->peak());
     stats.set("memory.pressure", static_cast<uint64_t>(b->pressure()));
+    stats.set("memory.heap_over_bytes", static_cast<uint64_t>(b->heap_over()));
+    stats.set("memory.heap_over_peak_bytes", b->heap_over_peak());
+    uint64_t allocated = 0, resident = 0;
+    if (memory_budget::heap_stats(allocated, resident)) {
+      stats.set("memory.heap_allocated_bytes", allocated);
+      stats.set("memory.heap_resident_bytes", resident);
+    }
     for (size_t i = 0; i < memory_reason_count; ++i)
       stats.set(std::string("memory.") + memory_reason_names[i],
                 b->counted(static_cast<memory_reason>(i)));

@@ -101,8 +101,9 @@
 // lean_probe_bytes held for detection; flow_info::lean tells the parser
 // host) and no new IP datagrams enter reassembly; critical, no new chunk
 // of flow slots (a new flow evicts the oldest unconfirmed one) and before
-// each packet up to `evict_per_packet` flows are evicted, oldest
-// unconfirmed first. A flow is confirmed (flow_table::confirm) by a
+// each packet up to `evict_per_packet` unconfirmed flows idle for at least
+// `min_victim_idle_ns` are evicted, least recently used first; full, the
+// least recently used flows are evicted, confirmed or not. A flow is confirmed (flow_table::confirm) by a
 // completed TCP handshake or, without one, by payload (UDP: packets) in
 // both directions.
 //
@@ -158,6 +159,7 @@ struct classifier_options {
   // pressure); must outlive the classifier.
   memory_budget* budget = nullptr;
   uint32_t evict_per_packet = 2;                       // flows evicted per packet at critical
+  uint64_t min_victim_idle_ns = 100'000'000;           // ... only when idle this long (until full)
 };
 
 // What one classifier shard did; every value counts since construction.

@@ -114,7 +114,8 @@ flow_entry* flow_table::create(const flow_key& key, uint32_t hash, uint64_t ts_n
   uint32_t b = bucket_of(hash);
   f.bucket_next = buckets_[b];
   buckets_[b] = i;
-  push_back<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_of(f), f);
+  push_back<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_, f);
+  push_back<&flow_entry::unc_prev, &flow_entry::unc_next>(unconfirmed_, f);
   push_back<&flow_entry::act_prev, &flow_entry::act_next>(active_, f);
   ++size_;
   return &f;
@@ -122,22 +123,22 @@ flow_entry* flow_table::create(const flow_key& key, uint32_t hash, uint64_t ts_n
 
 void flow_table::touch(flow_entry& f, uint64_t ts_ns) {
   f.last_ts_ns = std::max(f.last_ts_ns, ts_ns);
-  list& l = lru_of(f);
-  if (l.tail != f.index) {
-    unlink<&flow_entry::lru_prev, &flow_entry::lru_next>(l, f);
-    push_back<&flow_entry::lru_prev, &flow_entry::lru_next>(l, f);
+  if (lru_.tail != f.index) {
+    unlink<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_, f);
+    push_back<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_, f);
+  }
+  if (!f.confirmed && unconfirmed_.tail != f.index) {
+    unlink<&flow_entry::unc_prev, &flow_entry::unc_next>(unconfirmed_, f);
+    push_back<&flow_entry::unc_prev, &flow_entry::unc_next>(unconfirmed_, f);
   }
 }
 
 void flow_table::confirm(flow_entry& f) {
   if (f.confirmed || !f.in_use)
     return;
-  // The flow was just touched (it is the tail of its list): appending it
-  // to the confirmed list keeps that list in time order too.
-  unlink<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_[0], f);
+  unlink<&flow_entry::unc_prev, &flow_entry::unc_next>(unconfirmed_, f);
   f.confirmed = true;
   ++confirmed_;
-  push_back<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_[1], f);
 }
 
 void flow_table::mark_closing(flow_entry& f, uint64_t ts_ns) {
@@ -162,11 +163,13 @@ void flow_table::release(flow_entry& f, bool keep_storage) {
     link = &slot(*link).bucket_next;
   if (*link == f.index)
     *link = f.bucket_next;
-  unlink<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_of(f), f);
-  unlink<&flow_entry::act_prev, &flow_entry::act_next>(active_, f);
+  unlink<&flow_entry::lru_prev, &flow_entry::lru_next>(lru_, f);
   if (f.confirmed)
     --confirmed_;
+  else
+    unlink<&flow_entry::unc_prev, &flow_entry::unc_next>(unconfirmed_, f);
   f.confirmed = false;
+  unlink<&flow_entry::act_prev, &flow_entry::act_next>(active_, f);
   if (f.closing)
     unlink<&flow_entry::close_prev, &flow_entry::close_next>(closing_, f);
   f.in_use = false;
@@ -179,10 +182,9 @@ void flow_table::release(flow_entry& f, bool keep_storage) {
 }
 
 flow_entry* flow_table::oldest() {
-  for (const list& l : lru_)
-    if (l.head != none)
-      return &slot(l.head);
-  return nullptr;
+  if (unconfirmed_.head != none)
+    return &slot(unconfirmed_.head);
+  return lru_.head == none ? nullptr : &slot(lru_.head);
 }
 
 flow_entry* flow_table::next_due(uint64_t now_ns, flow_end_reason& why) {
@@ -193,15 +195,13 @@ flow_entry* flow_table::next_due(uint64_t now_ns, flow_end_reason& why) {
       return &f;
     }
   }
-  if (opts_.inactive_timeout_ns != 0)
-    for (const list& l : lru_)
-      if (l.head != none) {
-        flow_entry& f = slot(l.head);
-        if (f.last_ts_ns + opts_.inactive_timeout_ns <= now_ns) {
-          why = flow_end_reason::idle;
-          return &f;
-        }
-      }
+  if (lru_.head != none && opts_.inactive_timeout_ns != 0) {
+    flow_entry& f = slot(lru_.head);
+    if (f.last_ts_ns + opts_.inactive_timeout_ns <= now_ns) {
+      why = flow_end_reason::idle;
+      return &f;
+    }
+  }
   if (active_.head != none && opts_.active_timeout_ns != 0) {
     flow_entry& f = slot(active_.head);
     if (f.report_ts_ns + opts_.active_timeout_ns <= now_ns) {

@@ -23,12 +23,12 @@
 // is in up to three intrusive lists, each kept in time order because time
 // only moves forward (slightly out-of-order timestamps only delay an expiry
 // until the flows before it are due):
-//   - LRU lists by last packet time, one of unconfirmed flows and one of
-//     confirmed ones (confirm(): a completed TCP handshake or a reply): idle
-//     when last + inactive_timeout <= now. The head of the unconfirmed list
-//     (else of the confirmed one) is the flow evicted when the table is
-//     full or memory is short (core/memory_budget.hpp), so a flood of
-//     spoofed flows evicts itself before it evicts real conversations.
+//   - LRU list by last packet time: idle when last + inactive_timeout <= now.
+//   - unconfirmed list: the flows not confirmed yet (confirm(): a completed
+//     TCP handshake or a reply), by last packet time. Its head (else the
+//     LRU head) is the flow evicted when the table is full or memory is
+//     short (core/memory_budget.hpp), so a flood of spoofed flows evicts
+//     itself before it evicts real conversations.
 //   - active list by last report time (first packet, then each active
 //     report): due when report + active_timeout <= now (0 disables).
 //   - closing list (TCP flows after both FINs or a RST) by closing time: ends
@@ -99,6 +99,7 @@ struct flow_entry {
   uint32_t index = 0;          // slot number
   uint32_t bucket_next = 0;
   uint32_t lru_prev = 0, lru_next = 0;
+  uint32_t unc_prev = 0, unc_next = 0;   // unconfirmed list (while !confirmed)
   uint32_t act_prev = 0, act_next = 0;
   uint32_t close_prev = 0, close_next = 0;
   uint64_t last_ts_ns = 0;     // last packet
@@ -106,7 +107,7 @@ struct flow_entry {
   uint64_t close_ts_ns = 0;    // when closing began
   bool in_use = false;
   bool closing = false;
-  bool confirmed = false;      // in the confirmed LRU list
+  bool confirmed = false;      // out of the unconfirmed list
   // ---- memory charged for the slot's buffers (owned by the classifier;
   // kept across reuse, since the slot keeps small buffers' storage) ----
   uint32_t charged = 0;
@@ -165,7 +166,7 @@ public:
   void release(flow_entry& f, bool keep_storage = true);
 
   // `f` is a real conversation (handshake completed or a reply seen): it
-  // moves to the confirmed LRU list. No-op when already confirmed.
+  // leaves the unconfirmed list. No-op when already confirmed.
   void confirm(flow_entry& f);
 
   // The eviction victim: the least recently used unconfirmed flow, else
@@ -178,13 +179,11 @@ public:
   // before asking again, or it is returned again.
   flow_entry* next_due(uint64_t now_ns, flow_end_reason& why);
 
-  // Visits every flow, unconfirmed ones first, each list least recently
-  // used first. `fn` may not release.
+  // Visits every flow, least recently used first. `fn` may not release.
   template <class Fn>
   void for_each(Fn&& fn) {
-    for (const list& l : lru_)
-      for (uint32_t i = l.head; i != none; i = slot(i).lru_next)
-        fn(slot(i));
+    for (uint32_t i = lru_.head; i != none; i = slot(i).lru_next)
+      fn(slot(i));
   }
 
   const flow_table_options& options() const { return opts_; }
@@ -213,8 +212,8 @@ private:
   uint32_t free_head_ = none;   // free list through bucket_next
   uint32_t next_unused_ = 0;    // slots [next_unused_, allocated()) never used
   size_t size_ = 0;
-  list& lru_of(const flow_entry& f) { return lru_[f.confirmed ? 1 : 0]; }
-  std::array<list, 2> lru_;     // [unconfirmed, confirmed]
+  list lru_;
+  list unconfirmed_;
   size_t confirmed_ = 0;
   list active_;
   list closing_;

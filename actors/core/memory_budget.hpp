@@ -13,18 +13,28 @@
 //                          buffer at most lean_parser_bytes (else the flow
 //                          is left, counted); no new IP datagrams in
 //                          reassembly
-//   critical  >= 85 %      + no new flow-table chunks (new flows take the
+//   critical  >= 85 %      + no new flow-table chunk that would reach this
+//                          level (already from tight on: new flows take the
 //                          slot of an evicted one), and every shard evicts
-//                          flows, oldest unconfirmed first (no completed
-//                          handshake / no reply), until below critical
-//   full      >= 100 %     + every parser that grows beyond
+//                          unconfirmed flows (no completed handshake, no
+//                          reply), oldest first, until below critical
+//   full      >= 100 %     + confirmed flows are evicted too (oldest
+//                          first), and every parser that grows beyond
 //                          lean_parser_bytes is left, old flows included
 //
 // Each reaction is counted per reason (reasons below) and published as
-// memory.* counters (console, /metrics). Not charged: packet and record
-// batches in flight between stages, bounded by the batch sizes and the
-// publisher's high-water mark; the total of those is the documented
-// constant above the budget (docs/limits.md).
+// memory.* counters (console, /metrics).
+//
+// What is charged is what the stages ask for; the allocator rounds every
+// block up, keeps freed pages for a while and fragments, and batches in
+// flight between stages are not charged at all. So where the allocator
+// can tell (jemalloc, which the service binaries use), the pressure is
+// taken from whichever is larger: the charged bytes, or the allocator's
+// resident pages beyond those at the budget's creation (sampled at most
+// every sample_interval_ms, by whichever thread charges). The process's
+// RSS then stays within the budget plus what it held at start (code,
+// libraries, the pipeline's fixed tables) plus the allocator's metadata:
+// the documented constant (docs/limits.md).
 //
 // Threading: the budget is shared by every stage thread (atomics, relaxed).
 // Each owner (a classifier shard, a parser host) charges through its own
@@ -32,6 +42,7 @@
 // most `slack` bytes, so the shared counter is written rarely; the error
 // of the total is at most slack per account.
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -48,11 +59,13 @@ enum class memory_reason : uint8_t {
   evicted_confirmed,  // ... of which had a completed handshake or a reply
   parser_left,        // flows whose parser was left for growing over its allowance
   frag_refused,       // IP datagrams not taken into reassembly
+  heap_purges,        // times the allocator was asked to return freed pages
   count_
 };
 inline constexpr size_t memory_reason_count = static_cast<size_t>(memory_reason::count_);
 inline constexpr std::array<const char*, memory_reason_count> memory_reason_names = {
-  "lean_flows", "chunk_refused", "evicted", "evicted_confirmed", "parser_left", "frag_refused"};
+  "lean_flows", "chunk_refused", "evicted", "evicted_confirmed", "parser_left", "frag_refused",
+  "heap_purges"};
 
 class memory_budget {
 public:
@@ -72,15 +85,34 @@ public:
   // release in steps too).
   int64_t used() const { return used_.load(std::memory_order_relaxed); }
   uint64_t peak() const { return peak_.load(std::memory_order_relaxed); }
+  // The allocator's resident bytes beyond those at creation (0 without
+  // jemalloc), as last sampled, and its peak.
+  int64_t heap_over() const { return heap_over_.load(std::memory_order_relaxed); }
+  uint64_t heap_over_peak() const { return heap_over_peak_.load(std::memory_order_relaxed); }
   memory_pressure pressure() const {
-    int64_t u = used();
+    // The allocator's view includes freed pages that the next purge
+    // (relieve) returns: it makes memory full only 10 % beyond the limit.
+    const int64_t charged = used(), heap = heap_over();
+    const int64_t u = std::max(charged, heap);
     if (u < tight_)
       return memory_pressure::normal;
     if (u < critical_)
       return memory_pressure::tight;
-    return u < static_cast<int64_t>(limit_) ? memory_pressure::critical : memory_pressure::full;
+    const bool full = charged >= static_cast<int64_t>(limit_) || heap >= heap_full_;
+    return full ? memory_pressure::full : memory_pressure::critical;
   }
   bool at_least(memory_pressure p) const { return pressure() >= p; }
+  // Whether charging `bytes` more would bring the pressure to `level`.
+  bool would_reach(int64_t bytes, memory_pressure level) const {
+    const int64_t u = std::max(used(), heap_over()) + bytes;
+    switch (level) {
+      case memory_pressure::normal: return true;
+      case memory_pressure::tight: return u >= tight_;
+      case memory_pressure::critical: return u >= critical_;
+      case memory_pressure::full: return u >= static_cast<int64_t>(limit_);
+    }
+    return true;
+  }
 
   void charge(int64_t delta);
   void count(memory_reason r, uint64_t n = 1) {
@@ -89,6 +121,21 @@ public:
   uint64_t counted(memory_reason r) const {
     return reasons_[static_cast<size_t>(r)].load(std::memory_order_relaxed);
   }
+
+  // Pressure critical: asks the allocator to give the pages of freed
+  // memory back to the system now (jemalloc keeps them for seconds
+  // otherwise, and a flood frees much as it evicts), at most every
+  // purge_interval_ms over all callers. Any thread.
+  static constexpr int64_t purge_interval_ms = 50;
+  void relieve();
+  // Samples the allocator now if sample_interval_ms passed (any thread;
+  // charge() calls it).
+  static constexpr int64_t sample_interval_ms = 10;
+  void sample_heap();
+
+  // The allocator's own view, where it has one (jemalloc): bytes allocated
+  // by the program and bytes of resident allocator pages. False otherwise.
+  static bool heap_stats(uint64_t& allocated, uint64_t& resident);
 
   // The default budget: half of the smaller of the machine's memory and
   // the cgroup's limit (v2 memory.max, v1 memory.limit_in_bytes); `why`
@@ -99,8 +146,15 @@ private:
   uint64_t limit_;
   int64_t tight_;
   int64_t critical_;
+  int64_t heap_full_;
   std::atomic<int64_t> used_{0};
   std::atomic<uint64_t> peak_{0};
+  std::atomic<int64_t> last_purge_ms_{0};
+  std::atomic<int64_t> last_sample_ms_{0};
+  std::atomic<int64_t> heap_over_{0};
+  std::atomic<uint64_t> heap_over_peak_{0};
+  uint64_t heap_base_ = 0;   // allocator resident bytes at creation
+  bool heap_known_ = false;
   std::array<std::atomic<uint64_t>, memory_reason_count> reasons_{};
 };
 

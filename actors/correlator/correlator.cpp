@@ -170,7 +170,10 @@ void correlator::add_raw(const flow_batch& in, const raw_packet& r, export_batch
 void correlator::add_summary(flow_summary& s, export_batches& out) {
   auto& group = out.groups[static_cast<int>(sink_group::fullflow)];
   expectations_.advance(std::max(s.dir[0].last_ts_ns, s.dir[1].last_ts_ns));
-  for (int d = 0; d < 2; ++d) {
+  for (int d = 0; d < 2 && !opts_.fullflow; ++d)
+    if (s.dir[d].packets)
+      ++counters_.fullflow_skipped;
+  for (int d = 0; d < 2 && opts_.fullflow; ++d) {
     const direction_counters& dc = s.dir[d];
     if (dc.packets == 0)
       continue;

@@ -54,6 +54,10 @@ struct correlator_options {
   // When set, its map replaces `subscribers` (checked once per batch, so a
   // SIGHUP reload takes effect from the next batch on).
   std::shared_ptr<subscriber_source> subscriber_updates;
+  // Build fullflow records from flow summaries; false when no channel of
+  // the fullflow group is active (the summaries then only end their
+  // flows' expectations; counted in fullflow_skipped).
+  bool fullflow = true;
 };
 
 // Export records sorted by sink group, ready for the publisher.
@@ -74,6 +78,7 @@ struct export_batches {
 struct correlator_counters {
   uint64_t records = 0;
   uint64_t fullflow_records = 0;
+  uint64_t fullflow_skipped = 0;  // summaries without a fullflow channel to go to
   uint64_t logins_attached = 0;
   uint64_t raw_records = 0;
 };

@@ -31,6 +31,7 @@ struct correlator_state {
     const auto& c = logic->counters();
     stats->set("correlator.records", c.records);
     stats->set("correlator.fullflow_records", c.fullflow_records);
+    stats->set("correlator.fullflow_skipped", c.fullflow_skipped);
     stats->set("correlator.raw_records", c.raw_records);
     stats->set("correlator.logins_attached", c.logins_attached);
     const auto& x = logic->expectations().counters();

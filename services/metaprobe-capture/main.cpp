@@ -4,6 +4,8 @@
 // record batches on the ZeroMQ channels the configuration turns on. Wiring
 // only.
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <chrono>
 #include <thread>
@@ -83,6 +85,8 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs, uin
 
   o.publisher.endpoint_base = cfg.str("channel_endpoint");
   o.publisher.channels = service::active_channels(cfg);
+  o.correlator.fullflow = std::any_of(o.publisher.channels.begin(), o.publisher.channels.end(),
+                                      [](const channel& c) { return c.group == sink_group::fullflow; });
   for (const auto& ch : o.publisher.channels)
     o.publisher.instances[ch.index()] = service::instances_of(cfg, ch);
   o.publisher.hwm = static_cast<int>(cfg.integer("publisher_hwm"));
@@ -193,6 +197,11 @@ int main(int argc, char** argv) {
     spdlog::error("{}", error);
     return service::exit_failure;
   }
+  // Peak resident memory of the run, beside the memory budget's own peak
+  // (docs/limits.md, "Memory budget").
+  struct rusage ru {};
+  if (getrusage(RUSAGE_SELF, &ru) == 0)
+    stats.set("process.peak_rss_bytes", static_cast<uint64_t>(ru.ru_maxrss) * 1024);
   for (const auto& [name, value] : stats.snapshot())
     spdlog::info("{} = {}", name, value);
   return service::exit_ok;

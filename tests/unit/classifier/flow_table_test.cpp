@@ -82,6 +82,39 @@ TEST_CASE("flow_table: hard maximum and LRU victim") {
   CHECK(t.oldest() == fs[1]);
 }
 
+TEST_CASE("flow_table: unconfirmed flows are the victims before confirmed ones") {
+  flow_table_options o;
+  o.max_flows = 8;
+  flow_table t(o);
+  std::vector<flow_entry*> fs;
+  for (uint16_t i = 0; i < 3; ++i) {
+    auto p = pkt(v4(1, 1, 1, 1), static_cast<uint16_t>(1000 + i), v4(2, 2, 2, 2), 80);
+    bool lo = false;
+    fs.push_back(t.create(flow_key::of(p, lo), p.flow_hash, 10 + i));
+  }
+  CHECK(t.unconfirmed() == 3);
+  t.confirm(*fs[0]);
+  t.confirm(*fs[0]); // no-op
+  CHECK(t.unconfirmed() == 2);
+  CHECK(t.oldest() == fs[1]);     // the oldest unconfirmed, not the oldest
+  t.touch(*fs[1], 20);
+  CHECK(t.oldest() == fs[2]);
+  t.confirm(*fs[1]);
+  t.confirm(*fs[2]);
+  CHECK(t.unconfirmed() == 0);
+  CHECK(t.oldest() == fs[0]);     // all confirmed: least recently used
+  t.release(*fs[0]);
+  CHECK(t.oldest() == fs[2]);
+  auto p = pkt(v4(3, 3, 3, 3), 1, v4(2, 2, 2, 2), 80);
+  bool lo = false;
+  flow_entry* n = t.create(flow_key::of(p, lo), p.flow_hash, 30);
+  CHECK(!n->confirmed);           // a reused slot starts unconfirmed
+  CHECK(t.oldest() == n);
+  int visited = 0;
+  t.for_each([&](flow_entry&) { ++visited; });
+  CHECK(visited == 3);
+}
+
 TEST_CASE("flow_table: timers in due order") {
   flow_table_options o;
   o.max_flows = 16;
