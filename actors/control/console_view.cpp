@@ -25,7 +25,8 @@ std::string num(double v) {
 // A counter's own name within its view: exporter_sink_records_sent -> records_sent.
 std::string leaf_name(const v1::Counter& c) {
   const std::string& n = c.name();
-  for (const char* prefix : {"exporter_sink_", "exporter_", "publisher_", "classifier_", "parser_"})
+  for (const char* prefix :
+       {"exporter_sink_", "exporter_", "publisher_", "classifier_", "parser_", "memory_"})
     if (n.rfind(prefix, 0) == 0)
       return n.substr(std::string(prefix).size());
   return n;
@@ -65,6 +66,7 @@ struct flows_view {
   std::map<std::pair<std::string, std::string>, counter_map> shards; // (process, shard)
   std::map<std::string, counter_map> protocols;
   counter_map total;
+  counter_map memory; // the capture's memory budget (core/memory_budget.hpp)
 };
 
 flows_view build_flows(const v1::ControlReply& r) {
@@ -81,6 +83,8 @@ flows_view build_flows(const v1::ControlReply& r) {
         v.protocols[label(c, "protocol")]["chain " + chain] += c.value();
       else
         v.protocols[label(c, "protocol")][leaf] += c.value();
+    } else if (stage == "memory") {
+      v.memory[leaf] += c.value();
     }
   }
   return v;
@@ -275,6 +279,8 @@ std::string render_json(const std::string& command, const v1::ControlReply& r) {
     }
     o << "},\"total\":{";
     json_members(o, v.total, false);
+    o << "},\"memory\":{";
+    json_members(o, v.memory, false);
     o << "}";
   } else if (command == "exporters") {
     auto v = build_exporters(r);
@@ -364,6 +370,8 @@ std::string render_text(const std::string& command, const v1::ControlReply& r) {
       out += "\n" + text_counter_block(key.first + " classifier shard " + key.second, m);
     for (const auto& [proto, m] : v.protocols)
       out += "\n" + text_counter_block("protocol " + proto, m);
+    if (!v.memory.empty())
+      out += "\n" + text_counter_block("memory budget", v.memory);
   } else if (command == "exporters") {
     auto v = build_exporters(r);
     for (const auto& [key, m] : v.publisher)

@@ -177,6 +177,41 @@ bool derive_initial_keys(const version_info& v, const uint8_t* dcid, size_t dcid
          hkdf_expand_label(secret, v.hp_label, out.hp.data(), out.hp.size());
 }
 
+bool cached_initial_keys(const version_info& v, const uint8_t* dcid, size_t dcid_len,
+                         bool client_side, initial_keys& out, bool& derived) {
+  derived = false;
+  if (dcid_len > max_cid_len)
+    return false;
+  struct entry {
+    bool used = false;
+    bool client_side = false;
+    uint32_t version = 0;
+    uint8_t dcid_len = 0;
+    uint8_t dcid[max_cid_len] = {};
+    initial_keys keys;
+  };
+  thread_local std::array<entry, key_cache_slots> cache{};
+  uint64_t h = 0xcbf29ce484222325ull ^ v.version ^ (client_side ? 0x9e37u : 0u);
+  for (size_t i = 0; i < dcid_len; ++i)
+    h = (h ^ dcid[i]) * 0x100000001b3ull;
+  entry& e = cache[(h ^ (h >> 29)) % key_cache_slots];
+  if (e.used && e.version == v.version && e.client_side == client_side &&
+      e.dcid_len == dcid_len && std::memcmp(e.dcid, dcid, dcid_len) == 0) {
+    out = e.keys;
+    return true;
+  }
+  derived = true;
+  if (!derive_initial_keys(v, dcid, dcid_len, client_side, out))
+    return false;
+  e.used = true;
+  e.version = v.version;
+  e.client_side = client_side;
+  e.dcid_len = static_cast<uint8_t>(dcid_len);
+  std::memcpy(e.dcid, dcid, dcid_len);
+  e.keys = out;
+  return true;
+}
+
 bool header_mask(const std::array<uint8_t, hp_len>& hp, const uint8_t* sample,
                  std::array<uint8_t, 5>& mask) {
   EVP_CIPHER_CTX* ctx = thread_cipher_ctx();

@@ -64,6 +64,15 @@ bool hkdf_expand_label(const std::array<uint8_t, 32>& secret, const char* label,
 bool derive_initial_keys(const version_info& v, const uint8_t* dcid, size_t dcid_len,
                          bool client_side, initial_keys& out);
 
+// derive_initial_keys through a cache of the last key_cache_slots
+// (version, side, DCID) of the calling thread (direct-mapped by a hash of
+// the DCID): a capture that repeats a DCID (retransmissions, coalesced
+// packets, a replayed Initial from many sources) derives once. `derived`
+// tells whether this call derived (a miss).
+inline constexpr size_t key_cache_slots = 256;
+bool cached_initial_keys(const version_info& v, const uint8_t* dcid, size_t dcid_len,
+                         bool client_side, initial_keys& out, bool& derived);
+
 // AES-128-ECB of the 16-byte sample under the header protection key: the
 // first 5 bytes are the mask (RFC 9001 §5.4.3).
 bool header_mask(const std::array<uint8_t, hp_len>& hp, const uint8_t* sample,

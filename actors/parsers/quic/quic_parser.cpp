@@ -23,6 +23,7 @@ protocol_entry quic_protocol_entry() {
   e.udp_ports = {443, 80, 8443};
   e.probe = &quic_probe;
   e.make_datagram = &make_quic_parser;
+  e.extra_counters = {"key_derivations"};
   return e;
 }
 
@@ -44,13 +45,15 @@ bool quic_parser::key_epoch::same(const quic::long_header& h) const {
          std::memcmp(dcid, h.dcid, h.dcid_len) == 0;
 }
 
-void quic_parser::key_epoch::set(const quic::long_header& h) {
+bool quic_parser::key_epoch::set(const quic::long_header& h) {
   valid = false;
   version = h.version;
   dcid_len = h.dcid_len;
   std::memcpy(dcid, h.dcid, h.dcid_len);
   largest_pn = -1;
-  valid = quic::derive_initial_keys(*h.info, h.dcid, h.dcid_len, true, keys);
+  bool derived = false;
+  valid = quic::cached_initial_keys(*h.info, h.dcid, h.dcid_len, true, keys, derived);
+  return derived;
 }
 
 quic_parser::quic_parser(const parser_options& opts, parser_counters& counters)
@@ -63,6 +66,7 @@ void quic_parser::deliver(direction dir, const uint8_t* data, size_t len, uint64
   bool opened = false;
   bool quic_like = len > 0 && (data[0] & 0x40) != 0; // fixed bit (short or long header)
   size_t off = 0;
+  derived_in_datagram_ = 0;
   while (off < len && state_ != parser_state::done) {
     quic::long_header h;
     const quic::header_status st = quic::parse_long_header(data + off, len - off, h);
@@ -110,8 +114,21 @@ bool quic_parser::handle_initial(direction dir, const uint8_t* pkt, const quic::
   if (epoch_.same(h)) {
     ok = try_open(pkt, h, epoch_);
   } else {
-    if (!candidate_.same(h))
-      candidate_.set(h);
+    if (!candidate_.same(h)) {
+      // Deriving keys costs far more than anything else here: bounded per
+      // datagram and per flow (a datagram of coalesced Initials, each to
+      // a new DCID, would otherwise buy a derivation per packet).
+      if (derived_in_datagram_ >= max_derivations_per_datagram ||
+          derived_in_flow_ >= max_derivations_per_flow) {
+        ++counters_.limit_hits;
+        return false;
+      }
+      if (candidate_.set(h)) {
+        ++derived_in_datagram_;
+        ++derived_in_flow_;
+        ++counters_.extra[0]; // key_derivations (cache misses)
+      }
+    }
     if (try_open(pkt, h, candidate_)) {
       // A new key epoch: the client (re)started its handshake with this DCID
       // (first Initial, or after Retry / Version Negotiation). Its CRYPTO

@@ -84,6 +84,10 @@ public:
   static constexpr size_t max_bogus_datagrams = 4;
   static constexpr size_t max_crypto_holes = 64;
   static constexpr size_t max_exported_suites = 16;
+  // Initial key derivations (cache misses) per datagram and per flow; more
+  // Initials to new DCIDs are skipped (counted in limit_hits).
+  static constexpr size_t max_derivations_per_datagram = 2;
+  static constexpr size_t max_derivations_per_flow = 8;
 
   quic_parser(const parser_options& opts, parser_counters& counters);
   void deliver(direction dir, const uint8_t* data, size_t len, uint64_t ts_ns,
@@ -101,7 +105,9 @@ private:
     quic::initial_keys keys;
     int64_t largest_pn = -1;
     bool same(const quic::long_header& h) const;
-    void set(const quic::long_header& h);
+    // Keys for h (through the per-thread key cache); true when they had to
+    // be derived (a cache miss).
+    bool set(const quic::long_header& h);
   };
 
   // Returns true when the Initial opened.
@@ -119,6 +125,8 @@ private:
   bool client_opened_ = false; // a client_to_server Initial opened
   size_t quiet_ = 0;     // datagrams without an Initial that opened, before confirmed
   size_t bogus_ = 0;     // datagrams that cannot be QUIC, before confirmed
+  size_t derived_in_datagram_ = 0;
+  size_t derived_in_flow_ = 0;
   std::string host_;
   quic::opened_packet opened_;
   std::vector<quic::crypto_frame> frames_;
