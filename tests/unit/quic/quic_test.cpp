@@ -586,6 +586,53 @@ TEST_CASE("quic: damaged, foreign and server packets") {
   }
 }
 
+TEST_CASE("quic: key derivations are cached and capped per datagram and per flow") {
+  const bytes scid = unhex("a1a2a3a4");
+  const bytes ch = client_hello("capped.example.org");
+  // Coalesced Initials, each to a new DCID (and none of them opens: sealed
+  // under other keys): one datagram buys at most 2 derivations.
+  auto junk_initial = [&](uint8_t n) {
+    bytes dcid = unhex("c0c1c2c3c4c5c6c7");
+    dcid[7] = n;
+    const bytes other = unhex("0000000000000000");
+    return make_initial(1, dcid, scid, 0, crypto(0, ch.data(), 40), 60, &other);
+  };
+  harness hs;
+  bytes dgram;
+  for (uint8_t i = 0; i < 10; ++i)
+    dgram = concat({dgram, junk_initial(i)});
+  hs.send(dgram);
+  CHECK(hs.counters.extra[0] <= quic_parser::max_derivations_per_datagram);
+  CHECK(hs.counters.limit_hits >= 1);
+  // More such datagrams: at most 8 derivations over the flow.
+  for (uint8_t d = 1; d < 10; ++d) {
+    bytes more;
+    for (uint8_t i = 0; i < 10; ++i)
+      more = concat({more, junk_initial(static_cast<uint8_t>(16 * d + i))});
+    hs.send(more);
+  }
+  CHECK(hs.counters.extra[0] <= quic_parser::max_derivations_per_flow);
+  // A fresh flow sending an Initial to a DCID derived before: from the cache.
+  const bytes dcid = unhex("5566778899aabbcc");
+  harness a, b;
+  a.send(make_initial(1, dcid, scid, 0, crypto(0, ch.data(), ch.size())));
+  REQUIRE(a.out.size() == 1);
+  b.send(make_initial(1, dcid, scid, 0, crypto(0, ch.data(), ch.size())));
+  REQUIRE(b.out.size() == 1);
+  CHECK(b.out[0].record.clickstream().hostname() == "capped.example.org");
+  CHECK(b.counters.extra[0] == 0); // no derivation: a cache hit
+  // The cache answers what derivation does.
+  quic::initial_keys direct, cached;
+  bool derived = true;
+  REQUIRE(quic::derive_initial_keys(*quic::find_version(1), dcid.data(), dcid.size(), true, direct));
+  REQUIRE(quic::cached_initial_keys(*quic::find_version(1), dcid.data(), dcid.size(), true, cached,
+                                    derived));
+  CHECK(!derived);
+  CHECK(hex(direct.key) == hex(cached.key));
+  CHECK(hex(direct.iv) == hex(cached.iv));
+  CHECK(hex(direct.hp) == hex(cached.hp));
+}
+
 TEST_CASE("quic: registry entry") {
   const protocol_entry e = quic_protocol_entry();
   CHECK(e.id == app_protocol::quic);
