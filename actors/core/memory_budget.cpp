@@ -48,7 +48,9 @@ void memory_budget::sample_heap() {
     return;
   const int64_t now = now_ms();
   int64_t last = last_sample_ms_.load(std::memory_order_relaxed);
-  if (now - last < sample_interval_ms ||
+  const int64_t every =
+    pressure() == memory_pressure::normal ? idle_sample_interval_ms : sample_interval_ms;
+  if (now - last < every ||
       !last_sample_ms_.compare_exchange_strong(last, now, std::memory_order_relaxed))
     return;
   uint64_t allocated = 0, resident = 0;

@@ -31,7 +31,8 @@
 // can tell (jemalloc, which the service binaries use), the pressure is
 // taken from whichever is larger: the charged bytes, or the allocator's
 // resident pages beyond those at the budget's creation (sampled at most
-// every sample_interval_ms, by whichever thread charges). The process's
+// every sample_interval_ms, every idle_sample_interval_ms while the
+// pressure is normal, by whichever thread charges). The process's
 // RSS then stays within the budget plus what it held at start (code,
 // libraries, the pipeline's fixed tables) plus the allocator's metadata:
 // the documented constant (docs/limits.md).
@@ -129,8 +130,11 @@ public:
   static constexpr int64_t purge_interval_ms = 50;
   void relieve();
   // Samples the allocator now if sample_interval_ms passed (any thread;
-  // charge() calls it).
+  // charge() calls it); every idle_sample_interval_ms while the pressure
+  // is normal (a sample refreshes the allocator's statistics: about 30 k
+  // instructions).
   static constexpr int64_t sample_interval_ms = 10;
+  static constexpr int64_t idle_sample_interval_ms = 100;
   void sample_heap();
 
   // The allocator's own view, where it has one (jemalloc): bytes allocated
