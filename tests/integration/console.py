@@ -27,7 +27,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -69,45 +68,6 @@ def check(cond, what, detail=""):
     return mpi.check(cond, what, str(detail)[:1500])
 
 
-class tcp_collector:
-    """Accepts IPFIX over TCP on loopback and discards it."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        self.bytes = 0
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.drain, args=(c,), daemon=True).start()
-
-    def drain(self, c):
-        while True:
-            try:
-                d = c.recv(65536)
-            except OSError:
-                return
-            if not d:
-                return
-            self.bytes += len(d)
-
-
-def open_fifo_writer(path: Path, deadline: float, proc):
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            return os.open(str(path), os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:  # ENXIO: no reader yet
-            time.sleep(0.05)
-    return None
-
-
 def console(bin_dir, args, timeout=20):
     argv = [str(mpi.find_bin(bin_dir, "metaprobe-console"))] + args
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
@@ -144,11 +104,6 @@ def actors_ready(doc):
     return True
 
 
-def scrape(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        return r.status, r.headers.get("Content-Type", ""), r.read().decode("utf-8")
-
-
 def samples_of(text):
     fams = {f.name: f for f in text_string_to_metric_families(text)}
     return fams
@@ -171,7 +126,7 @@ def main():
     control = f"ipc://{short}/ctl"
     offsets = [0, 1] + [2 + 64 * CHANNEL_INDEX[c] for c in CHANNELS]
     mbase = mpi.free_port("tcp", offsets)
-    collector = tcp_collector()
+    collector = mpi.tcp_collector()
     sets = [
         f"input=pcap:{fifo}", "workers=2",
         f"channel_endpoint=ipc://{short}/ch",
@@ -192,7 +147,7 @@ def main():
     deadline = time.monotonic() + args.timeout
     fd = None
     try:
-        fd = open_fifo_writer(fifo, deadline, proc)
+        fd = mpi.open_fifo_writer(fifo, deadline, proc)
         if not check(fd is not None, "capture opened the FIFO input"):
             return
         data = CAPTURE.read_bytes()
@@ -312,7 +267,7 @@ def main():
         # 4. /metrics
         for who, off in [("metaprobe", 0), ("capture", 1),
                          ("exporter clickstream.ipfix#0", 2)]:
-            status, ctype, text = scrape(mbase + off)
+            status, ctype, text = mpi.scrape_metrics(mbase + off)
             check(status == 200 and "version=0.0.4" in ctype, f"/metrics of {who}: 200, 0.0.4",
                   ctype)
             try:

@@ -15,7 +15,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -353,3 +355,52 @@ def describe_difference(a_name: str, a, b_name: str, b, limit: int = 6) -> List[
         if len(extra) > limit:
             lines.append(f"... and {len(extra) - limit} more only in {name}")
     return lines
+
+
+class tcp_collector:
+    """Accepts IPFIX over TCP on loopback and discards it."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.bytes = 0
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.drain, args=(c,), daemon=True).start()
+
+    def drain(self, c):
+        while True:
+            try:
+                d = c.recv(65536)
+            except OSError:
+                return
+            if not d:
+                return
+            self.bytes += len(d)
+
+
+def open_fifo_writer(path: Path, deadline: float, proc):
+    """A non-blocking write end of the FIFO `path` once the appliance
+    (`proc`) has opened it for reading; None at the deadline or when the
+    process ended."""
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            return os.open(str(path), os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # ENXIO: no reader yet
+            time.sleep(0.05)
+    return None
+
+
+def scrape_metrics(port: int, timeout: float = 10):
+    """GET http://127.0.0.1:PORT/metrics: (status, Content-Type, body)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
+        return r.status, r.headers.get("Content-Type", ""), r.read().decode("utf-8")
