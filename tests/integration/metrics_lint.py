@@ -24,15 +24,12 @@ exit 0 pass, 1 fail, 77 when promtool (Debian package prometheus) is missing.
 """
 
 import argparse
-import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -239,8 +236,6 @@ def main():
 
     work = mpi.make_workdir(Path(args.work_dir) if args.work_dir else None, "metrics_lint")
     short = Path(tempfile.mkdtemp(prefix="mp-lint-", dir="/tmp"))  # ipc paths: 108 bytes max
-    fifo = work / "in.pcap"
-    os.mkfifo(fifo)
     text_dir = work / "text"
     text_dir.mkdir()
     mbase = mpi.free_port("tcp", sorted(PROCESSES.values()))
@@ -248,7 +243,7 @@ def main():
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # receives and never reads
     udp.bind(("127.0.0.1", 0))
     sets = [
-        f"input=pcap:{fifo}", "workers=2", "exporter_instances.clickstream=2",
+        "workers=2", "exporter_instances.clickstream=2",
         f"channel_endpoint=ipc://{short}/ch", f"control_listen=ipc://{short}/ctl",
         f"metrics_listen=127.0.0.1:{mbase}",
         f"log_dir={work / 'log'}", f"run_dir={work / 'run'}",
@@ -261,32 +256,16 @@ def main():
         "ajb_save_dns=1", f"ajb_dns_path={text_dir}",
         "log_level=info",
     ]
-    argv = [str(mpi.find_bin(bin_dir, "metaprobe")), "--config", str(CONFIG)]
-    for s in sets:
-        argv += ["--set", s]
-    log = open(work / "appliance.log", "wb")
-    proc = subprocess.Popen(argv, cwd=str(work), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    app = mpi.fifo_appliance(bin_dir, work, CONFIG, sets)
     deadline = time.monotonic() + args.timeout
-    fd = None
     try:
-        fd = mpi.open_fifo_writer(fifo, deadline, proc)
-        if not check(fd is not None, "capture opened the FIFO input"):
+        if not check(app.feed(CAPTURE, deadline), "capture opened the FIFO input"):
             return
-        data = CAPTURE.read_bytes()
-
-        def feed():
-            os.set_blocking(fd, True)
-            try:
-                os.write(fd, data)
-            except OSError:
-                pass
-        threading.Thread(target=feed, daemon=True).start()
 
         # every process answers with its families and traffic counted
         pending = set(PROCESSES)
         bodies = {}
-        while pending and time.monotonic() < deadline and proc.poll() is None:
+        while pending and time.monotonic() < deadline and app.proc.poll() is None:
             bodies = scrape_all(mbase)
             pending = {w for w, (st, _, text) in bodies.items()
                        if st != 200 or not ready(w, parse_exposition(text)[0])}
@@ -330,22 +309,8 @@ def main():
               "clickstream TCP sinks: sent bytes are the bytes the collector received",
               (sent, collector.bytes))
     finally:
-        if fd is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        try:
-            rc = proc.wait(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            rc = None
-        log.close()
+        app.finish(args.timeout)
         udp.close()
-        text = (work / "appliance.log").read_text("utf-8", "replace")
-        check(rc == 0, "appliance exits 0 at the end of the FIFO input",
-              mpi.run_result(rc, text, 0, work).tail())
-        check(not mpi.sanitizer_lines(text), "no sanitizer report", mpi.sanitizer_lines(text)[:3])
         shutil.rmtree(short, ignore_errors=True)
     if failures:
         sys.exit(mpi.verdict(work))

@@ -388,16 +388,75 @@ class tcp_collector:
             self.bytes += len(d)
 
 
-def open_fifo_writer(path: Path, deadline: float, proc):
-    """A non-blocking write end of the FIFO `path` once the appliance
-    (`proc`) has opened it for reading; None at the deadline or when the
-    process ended."""
-    while time.monotonic() < deadline and proc.poll() is None:
+class fifo_appliance:
+    """The appliance reading a capture through a FIFO that the test keeps
+    open, so that it keeps running until finish():
+
+        app = fifo_appliance(bin_dir, work, config, sets)  # sets: key=value, input= added
         try:
-            return os.open(str(path), os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:  # ENXIO: no reader yet
-            time.sleep(0.05)
-    return None
+            if not check(app.feed(capture, deadline), "capture opened the FIFO input"):
+                return
+            ... the appliance runs ...
+        finally:
+            app.finish(timeout)  # closes the FIFO; checks exit 0, no sanitizer report
+
+    Its output goes to work/appliance.log.
+    """
+
+    def __init__(self, bin_dir: Path, work: Path, config: Path, sets: List[str]):
+        self.work = work
+        self.fifo = work / "in.pcap"
+        os.mkfifo(self.fifo)
+        argv = [str(find_bin(bin_dir, "metaprobe")), "--config", str(config)]
+        for s in [f"input=pcap:{self.fifo}"] + sets:
+            argv += ["--set", s]
+        self.log = open(work / "appliance.log", "wb")
+        self.proc = subprocess.Popen(argv, cwd=str(work), stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.fd = None
+
+    def feed(self, capture: Path, deadline: float) -> bool:
+        """Opens the FIFO once the capture reads it and writes the whole
+        capture from a thread (the FIFO stays open); False when the
+        appliance ended or the deadline passed first."""
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                self.fd = os.open(str(self.fifo), os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:  # ENXIO: no reader yet
+                time.sleep(0.05)
+        if self.fd is None:
+            return False
+        data = capture.read_bytes()
+        fd = self.fd
+
+        def write():
+            os.set_blocking(fd, True)
+            try:
+                os.write(fd, data)
+            except OSError:
+                pass
+        threading.Thread(target=write, daemon=True).start()
+        return True
+
+    def finish(self, timeout: float):
+        """End of input: the appliance must finish, exit 0 and print no
+        sanitizer report (checked)."""
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            rc = None
+        self.log.close()
+        text = (self.work / "appliance.log").read_text("utf-8", "replace")
+        check(rc == 0, "appliance exits 0 at the end of the FIFO input",
+              run_result(rc, text, 0, self.work).tail())
+        check(not sanitizer_lines(text), "no sanitizer report", sanitizer_lines(text)[:3])
 
 
 def scrape_metrics(port: int, timeout: float = 10):
