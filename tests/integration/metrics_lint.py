@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """`promtool check metrics` on the /metrics of every process of a running
-appliance (docs/operations.md, "Metrics").
+appliance, and the naming conventions of docs/console.md ("/metrics").
 
 The appliance reads the bundled demo capture through a FIFO that this
 script keeps open, so it keeps running, with every channel active: IPFIX
@@ -14,8 +14,8 @@ metrics, with traffic counted), each body is
   1. given to `promtool check metrics`, which must exit 0 and print
      nothing (its lint: base units, _total on counters only, HELP present);
   2. checked here as well: one HELP and one TYPE per family, before its
-     samples; counters end in _total, nothing else does; no name ends in a
-     unit other than a base one (_ms, _us, _ns, _milliseconds, ...); HELP
+     samples; counters end in _total, nothing else does; no word of a name
+     is a unit other than a base one (_ms, _us, _octets, _milliseconds...); HELP
      text says more than the name; label names valid; no series twice.
 Then the FIFO is closed and the appliance must exit 0.
 
@@ -90,10 +90,10 @@ TEXT_SINK_FAMILIES = {
 APPLIANCE_FAMILIES = {"metaprobe_appliance_children_alive": "gauge",
                       "metaprobe_appliance_exporter_restarts_total": "counter"}
 
-# Units that are not base units, as a name's last word (before _total).
+# Units that are not base units, as a word of a name.
 NON_BASE_UNIT = re.compile(
     r"_(ms|us|ns|sec|secs|msec|usec|nsec|minutes|hours|days|kb|mb|gb|kib|mib|gib|octets|bits|"
-    r"(milli|micro|nano|kilo|mega|giga|kibi|mebi|gibi)(seconds|bytes))(_total)?$")
+    r"(milli|micro|nano|kilo|mega|giga|kibi|mebi|gibi)(seconds|bytes))(?=_|$)")
 # what control/metric_families.cpp says of a counter it does not know
 FALLBACK_HELP = re.compile(r"^\w+ counter \w+")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
