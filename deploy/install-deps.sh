@@ -19,6 +19,9 @@ BUILD_PKGS=(
 # What the tests use besides (decoders, replay, manifest checks).
 TEST_PKGS=(
   libfixbuf-tools tshark python3-prometheus-client clang
+  # promtool (`promtool check metrics`, integration.metrics_lint); the
+  # package's prometheus server service is not wanted (SERVICE_OF)
+  prometheus
   procps iproute2 tcpreplay
   docker-compose python3-yaml
   # tests/traffic: captures, re-encapsulation (Debian's /usr/bin/python3),
@@ -32,11 +35,12 @@ TEST_PKGS=(
   tinyproxy python3-websockets python3-websocket ethtool
 )
 # Server packages the traffic test starts itself, with generated configs,
-# inside its namespaces: their system services are neither started by the
-# installation nor enabled when this script installs them.
+# inside its namespaces, and prometheus, installed for its promtool: their
+# system services are neither started by the installation nor enabled when
+# this script installs them.
 declare -A SERVICE_OF=([nginx-light]=nginx [unbound]=unbound [postfix]=postfix
                        [dovecot-pop3d]=dovecot [dovecot-imapd]=dovecot [vsftpd]=vsftpd [prosody]=prosody
-                       [tinyproxy]=tinyproxy)
+                       [tinyproxy]=tinyproxy [prometheus]=prometheus)
 
 case "${1:-all}" in
   build) PKGS=("${BUILD_PKGS[@]}") ;;

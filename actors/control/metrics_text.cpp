@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "control/metrics_text.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <vector>
+
+#include "control/metric_families.hpp"
 
 namespace metaprobe {
 
@@ -29,6 +33,19 @@ struct family {
   bool gauge = false;
   std::vector<std::string> samples; // "name{labels} value"
 };
+
+// Shortest text that reads back as `v` ("0.015", "1e-06").
+std::string number_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  for (int precision = 1; precision < 17; ++precision) {
+    char shorter[32];
+    std::snprintf(shorter, sizeof shorter, "%.*g", precision, v);
+    if (std::strtod(shorter, nullptr) == v)
+      return shorter;
+  }
+  return buf;
+}
 
 std::string label_text(const std::map<std::string, std::string>& labels) {
   if (labels.empty())
@@ -78,7 +95,7 @@ std::string render_prometheus(const v1::ControlReply& reply) {
   for (const auto& p : reply.processes()) {
     std::map<std::string, std::string> l{{"process", p.process()}};
     fam.add("process_uptime_seconds", true, "seconds since the process started", l,
-            std::to_string(static_cast<double>(p.uptime_ms()) / 1000.0));
+            number_text(static_cast<double>(p.uptime_ms()) / 1000.0));
     fam.add("control_requests", false, "control requests received", l,
             std::to_string(p.control_requests()));
     fam.add("control_refused", false,
@@ -103,8 +120,10 @@ std::string render_prometheus(const v1::ControlReply& reply) {
   for (const auto& c : reply.counters()) {
     std::map<std::string, std::string> l(c.labels().begin(), c.labels().end());
     auto stage = l.count("stage") ? l["stage"] : std::string("process");
-    fam.add(c.name(), c.gauge(), stage + (c.gauge() ? " gauge " : " counter ") + c.name(), l,
-            std::to_string(c.value()));
+    metric_family f = family_of_counter(c.name(), stage);
+    fam.add(f.name, c.gauge(), f.help, l,
+            f.divisor == 1 ? std::to_string(c.value())
+                           : number_text(static_cast<double>(c.value()) / f.divisor));
   }
   return fam.text();
 }

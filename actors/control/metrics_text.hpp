@@ -7,7 +7,9 @@
 // _messages_out_total, _drops_total, _errors_total and the gauge
 // metaprobe_actor_mailbox_depth, labelled process, actor, kind, shard.
 // Per process: metaprobe_process_uptime_seconds, metaprobe_control_requests_total,
-// metaprobe_control_refused_total. Plain function, no state.
+// metaprobe_control_refused_total. The stage counters as their families of
+// control/metric_families.hpp (base units, HELP text), gauges where
+// Counter.gauge is set. Plain function, no state.
 
 #include <string>
 

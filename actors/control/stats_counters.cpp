@@ -42,8 +42,10 @@ std::string metric_safe(std::string_view s) {
 }
 
 bool is_gauge_name(std::string_view n) {
-  for (std::string_view g : {"flows_active", "active_flows", "connected", "buffered_records",
-                             "mailbox_depth", "exporters_connected"})
+  for (std::string_view g : {"flows_active", "active_flows", "ipreasm.pending", "connected",
+                             "buffered_records", "unacked_records", "held_records",
+                             "mailbox_depth", "exporters_connected", "children_alive",
+                             "max_send_cycle_us"})
     if (n == g)
       return true;
   return false;

@@ -14,7 +14,9 @@
 //                                          -> exporter_sink_<counter>
 //                                             {stage, channel, instance, sink, collector}
 //   anything else <a>.<b>...               -> <a>_<b>_... {stage=<a>}
-// Names keep [a-z0-9_] only. Plain functions, no state.
+// Names keep [a-z0-9_] only. /metrics renders these counters under their
+// Prometheus family names (base units, HELP texts: metric_families.hpp).
+// Plain functions, no state.
 
 #include <cstdint>
 #include <map>
@@ -29,8 +31,10 @@ namespace metaprobe {
 // [A-Za-z0-9_] kept (letters lowered), everything else becomes '_'.
 std::string metric_safe(std::string_view s);
 
-// True for counters that are levels (active flows, connection state,
-// buffered records), false for monotonic counts.
+// True for counters that are levels (active flows, pending datagrams,
+// connection state, buffered, unacknowledged and held records, connected
+// exporters, running children, the longest send cycle so far), false for
+// monotonic counts.
 bool is_gauge_name(std::string_view counter_name);
 
 // One stage_stats entry as a Counter (labels as above, without `process`).

@@ -26,12 +26,9 @@ import argparse
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -67,45 +64,6 @@ failures = mpi.failures
 
 def check(cond, what, detail=""):
     return mpi.check(cond, what, str(detail)[:1500])
-
-
-class tcp_collector:
-    """Accepts IPFIX over TCP on loopback and discards it."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(4)
-        self.port = self.sock.getsockname()[1]
-        self.bytes = 0
-        threading.Thread(target=self.run, daemon=True).start()
-
-    def run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.drain, args=(c,), daemon=True).start()
-
-    def drain(self, c):
-        while True:
-            try:
-                d = c.recv(65536)
-            except OSError:
-                return
-            if not d:
-                return
-            self.bytes += len(d)
-
-
-def open_fifo_writer(path: Path, deadline: float, proc):
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            return os.open(str(path), os.O_WRONLY | os.O_NONBLOCK)
-        except OSError:  # ENXIO: no reader yet
-            time.sleep(0.05)
-    return None
 
 
 def console(bin_dir, args, timeout=20):
@@ -144,11 +102,6 @@ def actors_ready(doc):
     return True
 
 
-def scrape(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        return r.status, r.headers.get("Content-Type", ""), r.read().decode("utf-8")
-
-
 def samples_of(text):
     fams = {f.name: f for f in text_string_to_metric_families(text)}
     return fams
@@ -166,14 +119,12 @@ def main():
 
     work = mpi.make_workdir(Path(args.work_dir) if args.work_dir else None, "console")
     short = Path(tempfile.mkdtemp(prefix="mp-con-", dir="/tmp"))  # ipc paths: 108 bytes max
-    fifo = work / "in.pcap"
-    os.mkfifo(fifo)
     control = f"ipc://{short}/ctl"
     offsets = [0, 1] + [2 + 64 * CHANNEL_INDEX[c] for c in CHANNELS]
     mbase = mpi.free_port("tcp", offsets)
-    collector = tcp_collector()
+    collector = mpi.tcp_collector()
     sets = [
-        f"input=pcap:{fifo}", "workers=2",
+        "workers=2",
         f"channel_endpoint=ipc://{short}/ch",
         f"control_listen={control}", f"control_secret={SECRET}",
         f"metrics_listen=127.0.0.1:{mbase}",
@@ -183,28 +134,11 @@ def main():
         f"ipfix_tcp_collectors=127.0.0.1:{collector.port}",
         "log_level=info",
     ]
-    argv = [str(mpi.find_bin(bin_dir, "metaprobe")), "--config", str(CONFIG)]
-    for s in sets:
-        argv += ["--set", s]
-    log = open(work / "appliance.log", "wb")
-    proc = subprocess.Popen(argv, cwd=str(work), stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    app = mpi.fifo_appliance(bin_dir, work, CONFIG, sets)
     deadline = time.monotonic() + args.timeout
-    fd = None
     try:
-        fd = open_fifo_writer(fifo, deadline, proc)
-        if not check(fd is not None, "capture opened the FIFO input"):
+        if not check(app.feed(CAPTURE, deadline), "capture opened the FIFO input"):
             return
-        data = CAPTURE.read_bytes()
-
-        def feed():
-            os.set_blocking(fd, True)
-            try:
-                os.write(fd, data)
-            except OSError:
-                pass
-        writer = threading.Thread(target=feed, daemon=True)
-        writer.start()
 
         # 1. actors through the appliance, polled until every stage has traffic
         doc = None
@@ -312,7 +246,7 @@ def main():
         # 4. /metrics
         for who, off in [("metaprobe", 0), ("capture", 1),
                          ("exporter clickstream.ipfix#0", 2)]:
-            status, ctype, text = scrape(mbase + off)
+            status, ctype, text = mpi.scrape_metrics(mbase + off)
             check(status == 200 and "version=0.0.4" in ctype, f"/metrics of {who}: 200, 0.0.4",
                   ctype)
             try:
@@ -364,21 +298,7 @@ def main():
               "interactive shell runs commands", out[-800:] + p.stderr.decode()[-400:])
     finally:
         # 6. end of input: the appliance finishes
-        if fd is not None:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        try:
-            rc = proc.wait(timeout=args.timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            rc = None
-        log.close()
-        text = (work / "appliance.log").read_text("utf-8", "replace")
-        check(rc == 0, "appliance exits 0 at the end of the FIFO input", mpi.run_result(
-            rc, text, 0, work).tail())
-        check(not mpi.sanitizer_lines(text), "no sanitizer report", mpi.sanitizer_lines(text)[:3])
+        app.finish(args.timeout)
         left = [p.name for p in short.iterdir() if p.name.startswith("ctl")]
         check(not left, "control socket files removed", left)
         shutil.rmtree(short, ignore_errors=True)

@@ -15,7 +15,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -353,3 +355,120 @@ def describe_difference(a_name: str, a, b_name: str, b, limit: int = 6) -> List[
         if len(extra) > limit:
             lines.append(f"... and {len(extra) - limit} more only in {name}")
     return lines
+
+
+class tcp_collector:
+    """Accepts IPFIX over TCP on loopback and discards it."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+        self.bytes = 0
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.drain, args=(c,), daemon=True).start()
+
+    def drain(self, c):
+        while True:
+            try:
+                d = c.recv(65536)
+            except OSError:
+                return
+            if not d:
+                return
+            self.bytes += len(d)
+
+
+class fifo_appliance:
+    """The appliance reading a capture through a FIFO that the test keeps
+    open, so that it keeps running until finish():
+
+        app = fifo_appliance(bin_dir, work, config, sets)  # sets: key=value, input= added
+        try:
+            if not check(app.feed(capture, deadline), "capture opened the FIFO input"):
+                return
+            ... the appliance runs ...
+        finally:
+            app.finish(timeout)  # closes the FIFO; checks exit 0, no sanitizer report
+
+    Its output goes to work/appliance.log.
+    """
+
+    def __init__(self, bin_dir: Path, work: Path, config: Path, sets: List[str]):
+        self.work = work
+        self.fifo = work / "in.pcap"
+        os.mkfifo(self.fifo)
+        argv = [str(find_bin(bin_dir, "metaprobe")), "--config", str(config)]
+        for s in [f"input=pcap:{self.fifo}"] + sets:
+            argv += ["--set", s]
+        self.log = open(work / "appliance.log", "wb")
+        self.proc = subprocess.Popen(argv, cwd=str(work), stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.fd = None
+
+    def feed(self, capture: Path, deadline: float, repeat_after: Optional[float] = None) -> bool:
+        """Opens the FIFO once the capture reads it and writes the whole
+        capture from a thread (the FIFO stays open); False when the
+        appliance ended or the deadline passed first. With repeat_after
+        (classic pcap only) the capture's records are written again that
+        many seconds later, repeated to 2 MiB at least: the stages publish
+        their counters while batches (of 256 packets) arrive
+        (docs/limits.md), which a small capture read at once does not give
+        them."""
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            try:
+                self.fd = os.open(str(self.fifo), os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:  # ENXIO: no reader yet
+                time.sleep(0.05)
+        if self.fd is None:
+            return False
+        data = capture.read_bytes()
+        fd = self.fd
+
+        def write():
+            os.set_blocking(fd, True)
+            try:
+                os.write(fd, data)
+                if repeat_after is not None:
+                    time.sleep(repeat_after)
+                    records = data[24:]  # after the pcap file header
+                    os.write(fd, records * max(1, (2 << 20) // max(1, len(records))))
+            except OSError:
+                pass
+        threading.Thread(target=write, daemon=True).start()
+        return True
+
+    def finish(self, timeout: float):
+        """End of input: the appliance must finish, exit 0 and print no
+        sanitizer report (checked)."""
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            rc = None
+        self.log.close()
+        text = (self.work / "appliance.log").read_text("utf-8", "replace")
+        check(rc == 0, "appliance exits 0 at the end of the FIFO input",
+              run_result(rc, text, 0, self.work).tail())
+        check(not sanitizer_lines(text), "no sanitizer report", sanitizer_lines(text)[:3])
+
+
+def scrape_metrics(port: int, timeout: float = 10):
+    """GET http://127.0.0.1:PORT/metrics: (status, Content-Type, body)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=timeout) as r:
+        return r.status, r.headers.get("Content-Type", ""), r.read().decode("utf-8")
