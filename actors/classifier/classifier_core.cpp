@@ -224,7 +224,10 @@ void classifier_core::handle_fragment(const decoded_packet& p, bool nested) {
   bool done = false;
   if (account_.budget()) {
     reasm_.set_admit_new(account_.pressure() < memory_pressure::tight);
+    const uint64_t refused = reasm_.counters().refused;
     done = reasm_.add(p, reasm_buf_);
+    if (reasm_.counters().refused != refused)
+      account_.budget()->count(memory_reason::frag_refused);
     account_.add(static_cast<int64_t>(reasm_.buffered_bytes()) - static_cast<int64_t>(reasm_charged_));
     reasm_charged_ = reasm_.buffered_bytes();
   } else {

@@ -45,7 +45,11 @@ bool is_gauge_name(std::string_view n) {
   for (std::string_view g : {"flows_active", "active_flows", "ipreasm.pending", "connected",
                              "buffered_records", "unacked_records", "held_records",
                              "mailbox_depth", "exporters_connected", "children_alive",
-                             "max_send_cycle_us"})
+                             "max_send_cycle_us",
+                             // memory budget (core/memory_budget.hpp) levels
+                             "memory.charged_bytes", "limit_bytes", "used_bytes", "peak_bytes",
+                             "pressure", "heap_over_bytes", "heap_over_peak_bytes",
+                             "heap_allocated_bytes", "heap_resident_bytes", "peak_rss_bytes"})
     if (n == g)
       return true;
   return false;

@@ -75,6 +75,13 @@ CAPTURE_FAMILIES = {
     "metaprobe_correlator_records_total": "counter",
     "metaprobe_publisher_records_sent_total": "counter",
     "metaprobe_publisher_exporters_connected": "gauge",
+    # the memory budget (docs/limits.md, "Memory budget")
+    "metaprobe_memory_limit_bytes": "gauge",
+    "metaprobe_memory_used_bytes": "gauge",
+    "metaprobe_memory_pressure": "gauge",
+    "metaprobe_memory_evicted_total": "counter",
+    "metaprobe_classifier_memory_charged_bytes": "gauge",
+    "metaprobe_parser_memory_charged_bytes": "gauge",
 }
 EXPORTER_FAMILIES = {
     "metaprobe_actor_messages_in_total": "counter",
