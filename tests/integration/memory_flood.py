@@ -110,7 +110,13 @@ def main(argv=None) -> int:
     ap.add_argument("--work-dir")
     ap.add_argument("--flows", type=int, default=1_200_000)
     ap.add_argument("--timeout", type=float, default=400.0)
+    ap.add_argument("--sanitized", action="store_true",
+                    help="an ASan/UBSan build: its RSS (shadow memory, quarantine, no jemalloc) "
+                         "is not the budget's, so only the counters and records are checked, "
+                         "on fewer flows")
     args = ap.parse_args(argv)
+    if args.sanitized:
+        args.flows = min(args.flows, 150_000)
     bin_dir = Path(args.bin_dir).resolve()
     work = mpi.make_workdir(Path(args.work_dir) if args.work_dir else None, "memory-flood")
     fifo = work / "flood.fifo"
@@ -140,14 +146,16 @@ def main(argv=None) -> int:
           f"allocator growth peak {(stat(log, 'memory.heap_over_peak_bytes') or [0])[0] >> 20} MiB, "
           f"budget {BUDGET >> 20} MiB")
     check(limit == [BUDGET], "the budget is the configured one", str(limit))
-    check(bool(rss) and rss[0] <= BUDGET + RSS_CONSTANT,
-          f"peak RSS within the budget + {RSS_CONSTANT >> 20} MiB", str(rss))
+    if not args.sanitized:
+        check(bool(rss) and rss[0] <= BUDGET + RSS_CONSTANT,
+              f"peak RSS within the budget + {RSS_CONSTANT >> 20} MiB", str(rss))
     # every account may hold up to its slack (64 KiB) uncharged
     check(bool(peak) and peak[0] <= BUDGET + 64 * 1024 * 40, "the charged peak stays within it",
           str(peak))
     heap = stat(log, "memory.heap_over_peak_bytes")
-    check(bool(heap) and heap[0] <= BUDGET * 11 // 10,
-          "the allocator's resident growth stays within the budget (+10 %)", str(heap))
+    if not args.sanitized:
+        check(bool(heap) and heap[0] <= BUDGET * 11 // 10,
+              "the allocator's resident growth stays within the budget (+10 %)", str(heap))
     lean = stat(log, "memory.lean_flows")
     evicted = stat(log, "memory.evicted")
     evicted_confirmed = stat(log, "memory.evicted_confirmed")
