@@ -36,7 +36,7 @@ static_assert(sizeof(flow_key) == 48, "flow_key must have no implicit padding");
 uint32_t flow_slots_for(uint64_t budget_bytes, int workers, unsigned share_percent) {
   uint64_t n = budget_bytes / 100 * share_percent / flow_cost_bytes /
                static_cast<uint64_t>(std::max(workers, 1));
-  return static_cast<uint32_t>(std::clamp<uint64_t>(n, 4096, uint64_t{1} << 24));
+  return static_cast<uint32_t>(std::clamp<uint64_t>(n, 4096, uint64_t{1} << 20));
 }
 
 flow_table::flow_table(const flow_table_options& opts)

@@ -125,7 +125,8 @@ struct flow_table_options {
 
 // Flow slots per worker that `share_percent` of a memory budget holds, over
 // `workers` shards: a slot, its bucket and the parser host's slot of the
-// flow (about flow_cost_bytes), bounded to [4096, 16777216].
+// flow (about flow_cost_bytes), bounded to [4096, 1048576] (about the fixed
+// default of earlier versions; set flow_max for more).
 inline constexpr size_t flow_cost_bytes = sizeof(flow_entry) + 2 * sizeof(uint32_t) + 512;
 uint32_t flow_slots_for(uint64_t budget_bytes, int workers, unsigned share_percent = 40);
 

@@ -213,7 +213,7 @@ std::vector<key_spec> build_schema() {
                "machine's memory or of the cgroup limit, whichever is smaller)"));
   add(int_key("flow_max", 0, 100000000, "0",
               "flow table capacity per worker (0: derived from memory_budget, 40% of it "
-              "for flow slots, between 4096 and 16777216 per worker)"));
+              "for flow slots, between 4096 and 1048576 per worker)"));
   add(duration_key("flow_inactive_timeout", 1, 86400, "30",
                    "a flow idle this long is exported and forgotten"));
   add(duration_key("flow_active_timeout", 1, 86400, "300",
