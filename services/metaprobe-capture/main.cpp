@@ -14,6 +14,7 @@
 #include "control/control_plane.hpp"
 #include "core/decap_config.hpp"
 #include "core/raw_meta.hpp"
+#include "core/run_dir.hpp"
 #include "core/subscribers.hpp"
 #include "correlator/subscriber_source.hpp"
 #include "pipeline/pipeline.hpp"
@@ -26,8 +27,9 @@ namespace {
 constexpr const char* process_name = "metaprobe-capture";
 
 void usage() {
-  std::printf("usage: %s --config FILE [--set key=value]...\n"
-              "Runs the capture pipeline of metaprobe (see README.md).\n",
+  std::printf("usage: %s --config FILE [--set key=value]... [--producer HEX]\n"
+              "Runs the capture pipeline of metaprobe (see README.md). --producer: the\n"
+              "instance id stamped on every batch (the appliance passes it; default random).\n",
               process_name);
 }
 
@@ -78,7 +80,7 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs) {
                                       o.classifier.inactive_timeout_ns +
                                       o.classifier.tcp_close_linger_ns;
 
-  o.publisher.endpoint_base = cfg.str("channel_endpoint");
+  o.publisher.endpoint_base = channel_base(cfg);
   o.publisher.channels = service::active_channels(cfg);
   for (const auto& ch : o.publisher.channels)
     o.publisher.instances[ch.index()] = service::instances_of(cfg, ch);
@@ -115,8 +117,10 @@ int main(int argc, char** argv) {
   service::cli args;
   std::optional<config> cfg;
   std::optional<subscriber_map> subs;
+  uint64_t producer = 0;
+  curve_keys keys;
   try {
-    args = service::parse_cli(argc, argv, {});
+    args = service::parse_cli(argc, argv, {"producer"});
     if (std::find(args.flags.begin(), args.flags.end(), "help") != args.flags.end()) {
       usage();
       return service::exit_ok;
@@ -125,6 +129,8 @@ int main(int argc, char** argv) {
     service::require_input(*cfg);
     if (!cfg->str("subscribers_file").empty())
       subs.emplace(subscriber_map::load(cfg->str("subscribers_file")));
+    producer = service::producer_option(args);
+    keys = curve_keys_from_config(*cfg);
   } catch (const config_error& e) {
     service::fail(process_name, e.what());
     return service::exit_config;
@@ -132,7 +138,16 @@ int main(int argc, char** argv) {
   service::setup_logging(process_name, *cfg);
   const auto& stop = service::install_stop_signals();
 
+  std::string warning;
+  if (auto problem = prepare_run_dir(cfg->str("run_dir"), warning); !problem.empty()) {
+    spdlog::error("{}", problem);
+    return service::exit_failure;
+  }
+  if (!warning.empty())
+    spdlog::warn("{}", warning);
   auto opts = make_options(*cfg, subs ? &*subs : nullptr);
+  opts.publisher.producer_id = producer; // 0: the pipeline draws one
+  opts.publisher.keys = std::move(keys);
   if (opts.publisher.channels.empty())
     spdlog::warn("no export channel is configured: records are counted but not exported");
 

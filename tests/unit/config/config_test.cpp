@@ -75,7 +75,7 @@ TEST_CASE("defaults without a file") {
   CHECK(c.str("ajb_save_url_format") ==
         "ts:prg:login:ipsrc:ipdst:host:path:ref:uagent:cookie:tphost:blockd:method");
   CHECK(c.fields("ajb_save_dns_format").size() == 14);
-  CHECK(c.str("channel_endpoint") == "ipc:///tmp/metaprobe");
+  CHECK(c.str("channel_endpoint") == "auto");
   CHECK(c.integer("publisher_block_ms") == -1);
   CHECK(c.integer("exporter_instances.dns") == 1);
   CHECK(c.str("log_level") == "info");
