@@ -39,16 +39,19 @@ std::string write_key_file(const std::string& path, const std::string& z85, bool
 
 // "" when absent; sets `error` when present but unusable.
 std::string read_key_file(const std::string& path, bool secret, std::string& error) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  // symlinks are followed: a Kubernetes Secret volume is made of them
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno != ENOENT)
       error = "cannot read " + path + ": " + std::strerror(errno);
     return {};
   }
   struct stat st {};
-  if (::fstat(fd, &st) == 0 && secret && (st.st_mode & 077) != 0) {
+  // 0600, or 0640/0440 for a group shared by the processes of one
+  // appliance (compose, a Kubernetes fsGroup); never world-readable
+  if (::fstat(fd, &st) == 0 && secret && (st.st_mode & 027) != 0) {
     ::close(fd);
-    error = path + " is readable by other users: chmod 0600 it";
+    error = path + " is readable by other users or writable by its group: chmod 0600 it";
     return {};
   }
   char buf[128];

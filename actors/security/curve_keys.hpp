@@ -9,7 +9,10 @@
 //                           control endpoint (CURVE servers)
 //   client.pub, client.key  the connecters: exporter PULL sockets, the
 //                           console, the appliance asking its children
-// Secret files are 0600, the directory 0700. A binding process admits only
+// Secret files are 0600, the directory 0700 (a loader also takes 0640 or
+// 0440, for a group that only the appliance's processes share, as in
+// deploy/compose.yaml and a Kubernetes Secret with fsGroup; anything
+// world-readable or group-writable is refused). A binding process admits only
 // the client public key (zap_handler.hpp); a connecter checks the server's
 // public key, so a peer without server.key cannot pose as the capture.
 // Every process of one appliance reads the same directory; each only uses
