@@ -775,6 +775,8 @@ def check_systemd(repo: Path, bin_dir: Path, loader: config_loader, work: Path):
     loader.check("systemd: deploy/systemd/metaprobe.conf", conf, [])
     kv = dict(l.split("=", 1) for l in conf.splitlines() if "=" in l and not l.lstrip().startswith("#"))
     ep = kv.get("channel_endpoint", "")
+    if ep == "auto":  # ipc://<run_dir>/channel
+        ep = f"ipc://{kv.get('run_dir', './run').rstrip('/')}/channel"
     check(ep.startswith("tcp://") or ep.startswith("ipc:///run/metaprobe/"),
           "systemd: channels outside /tmp (each unit has a private /tmp)", ep)
     for k in ("run_dir", "log_dir"):
