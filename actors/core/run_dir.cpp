@@ -45,8 +45,18 @@ std::string appliance_lock_path(const std::string& run_dir) {
 }
 
 pid_lock::~pid_lock() {
-  if (fd_ >= 0)
-    ::close(fd_); // the lock goes with the descriptor; the file stays (harmless)
+  release();
+}
+
+void pid_lock::release() {
+  if (fd_ < 0)
+    return;
+  // Unlinked while still locked: a process that opened the file meanwhile
+  // finds, once it has the lock, that the path no longer names its file,
+  // and tries again (acquire()).
+  ::unlink(path_.c_str());
+  ::close(fd_);
+  fd_ = -1;
 }
 
 pid_lock::pid_lock(pid_lock&& o) noexcept
@@ -56,8 +66,7 @@ pid_lock::pid_lock(pid_lock&& o) noexcept
 
 pid_lock& pid_lock::operator=(pid_lock&& o) noexcept {
   if (this != &o) {
-    if (fd_ >= 0)
-      ::close(fd_);
+    release();
     fd_ = o.fd_;
     holder_ = o.holder_;
     error_ = std::move(o.error_);
@@ -70,15 +79,31 @@ pid_lock& pid_lock::operator=(pid_lock&& o) noexcept {
 pid_lock pid_lock::acquire(const std::string& path) {
   pid_lock l;
   l.path_ = path;
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
-    l.error_ = "cannot open " + path + ": " + std::strerror(errno);
-    return l;
+  int fd = -1;
+  int rc = 0;
+  for (int attempt = 0;; ++attempt) {
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+      l.error_ = "cannot open " + path + ": " + std::strerror(errno);
+      return l;
+    }
+    do {
+      rc = ::flock(fd, LOCK_EX | LOCK_NB);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0)
+      break;
+    // locked: is it still the file at `path` (the holder unlinks it on
+    // release, see release())?
+    struct stat at_path {}, ours {};
+    if (::stat(path.c_str(), &at_path) == 0 && ::fstat(fd, &ours) == 0 &&
+        at_path.st_dev == ours.st_dev && at_path.st_ino == ours.st_ino)
+      break;
+    ::close(fd);
+    if (attempt == 10) {
+      l.error_ = "cannot lock " + path + ": it keeps being replaced";
+      return l;
+    }
   }
-  int rc;
-  do {
-    rc = ::flock(fd, LOCK_EX | LOCK_NB);
-  } while (rc != 0 && errno == EINTR);
   if (rc != 0) {
     const int err = errno;
     if (err == EWOULDBLOCK) {

@@ -10,7 +10,8 @@
 // second appliance with the same run_dir (or the same explicit ipc
 // channel_endpoint, locked as <path>.lock) finds the lock taken and stops
 // with the holder's pid before any of its exporters connects anywhere.
-// The kernel drops the lock when the holder exits, however it exits.
+// The kernel drops the lock when the holder exits, however it exits; a
+// clean exit also removes the file.
 //
 // Plain functions and one RAII type; errors are returned as text (no
 // exceptions), so the mains decide what to log and how to exit.
@@ -48,6 +49,8 @@ public:
   static pid_lock acquire(const std::string& path);
 
   bool held() const { return fd_ >= 0; }
+  // Removes the file and drops the lock (also done by the destructor).
+  void release();
   pid_t holder() const { return holder_; }
   const std::string& error() const { return error_; }
   const std::string& path() const { return path_; }

@@ -82,8 +82,13 @@ def curve_channel(bin_dir: Path, work: Path, timeout: float):
     port = mpi.free_port("tcp", offsets=range(8))
     endpoint = f"tcp://127.0.0.1:{port}"
     dns_port = port + 4  # channel index of dns.ipfix: group 2 * 2 + kind 0
-    cap = work / "curve.pcap"
-    write_capture(cap, 0, N)
+    # the capture comes through a FIFO once the rogues have had time to try
+    # their handshakes with the bound channel (they retry every 100 ms)
+    run = work / "curve"
+    run.mkdir()
+    fifo = run / "in.fifo"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDWR)
     rogue = str(mpi.find_bin(bin_dir, "channel_rogue"))
     dns_ep = f"tcp://127.0.0.1:{dns_port}"
     rogues = [subprocess.Popen([rogue, "pull", dns_ep, "12", str(keys / "server.pub")],
@@ -91,10 +96,28 @@ def curve_channel(bin_dir: Path, work: Path, timeout: float):
               subprocess.Popen([rogue, "pull", dns_ep, "12"], stdout=subprocess.PIPE, text=True)]
     for r in rogues:
         r.stdout.readline()  # "connected" (ZeroMQ retries until the port is bound)
-    run = work / "curve"
-    res = mpi.run_appliance(bin_dir, cap, run, groups=("dns",), timeout=timeout,
-                            extra_sets=(f"channel_endpoint={endpoint}", f"curve_keys={keys}",
-                                        "batch_size=1", "publisher_hwm=100000"))
+    argv, files, channels = mpi.appliance_command(
+        bin_dir, f"pcap:{fifo}", run, None, ("dns",), False,
+        (f"channel_endpoint={endpoint}", f"curve_keys={keys}", "batch_size=1",
+         "publisher_hwm=100000"))
+    log = run / "appliance.log"
+    with channels:  # its private ipc folder (unused here: tcp), removed after
+        app = subprocess.Popen(argv, cwd=str(run), stdout=subprocess.DEVNULL, stderr=open(log, "wb"),
+                               start_new_session=True)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "started capture" not in log.read_text():
+            time.sleep(0.05)
+        time.sleep(2.0)
+        view = memoryview(xh.gen.global_header() + xh.dns_query_frames(0, N))
+        while view:
+            view = view[os.write(fd, view):]
+        os.close(fd)
+        try:
+            rc = app.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(app.pid, signal.SIGKILL)
+            rc = None
+    res = mpi.run_result(rc, log.read_text(errors="replace"), 0.0, run, files)
     got = [r.communicate(timeout=30)[0] for r in rogues]
     check(res.returncode == 0, "appliance with CURVE channels exits 0", res.tail())
     check("(CURVE)" in res.stderr, "exporter pulls with CURVE", res.tail())

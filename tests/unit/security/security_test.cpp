@@ -195,6 +195,7 @@ TEST_CASE("pid lock: one holder; the next one learns its pid; symlinks are not f
   CHECK(second.holder() == ::getpid());
   CHECK(second.error() == "held by pid " + std::to_string(::getpid()));
   first = pid_lock{};
+  CHECK_FALSE(std::filesystem::exists(path)); // released: removed
   CHECK(pid_lock::acquire(path).held());
   REQUIRE(::symlink((t.path + "/elsewhere").c_str(), (t.path + "/link.pid").c_str()) == 0);
   pid_lock l = pid_lock::acquire(t.path + "/link.pid");
