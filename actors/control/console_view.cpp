@@ -57,7 +57,8 @@ void json_processes(std::ostringstream& o, const v1::ControlReply& r) {
       << ",\"pid\":" << p.pid() << ",\"uptime_ms\":" << p.uptime_ms()
       << ",\"state\":" << json_string(p.state()) << ",\"endpoint\":" << json_string(p.endpoint())
       << ",\"error\":" << json_string(p.error()) << ",\"control_requests\":" << p.control_requests()
-      << ",\"control_refused\":" << p.control_refused() << "}";
+      << ",\"control_refused\":" << p.control_refused()
+      << ",\"control_handshakes_denied\":" << p.control_handshakes_denied() << "}";
   }
   o << "]";
 }

@@ -26,6 +26,11 @@ std::vector<control_result> control_client::call_all(const std::vector<std::stri
     try {
       auto s = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::req);
       s->set(zmq::sockopt::linger, 0);
+      if (keys_.on())
+        if (auto e = make_curve_client(s->handle(), keys_); !e.empty()) {
+          out[i].error = e;
+          continue;
+        }
       s->connect(endpoints[i]);
       if (!s->send(zmq::buffer(bytes), zmq::send_flags::dontwait)) {
         out[i].error = "cannot send to " + endpoints[i];

@@ -7,7 +7,8 @@
 // Threading: one client per thread. Errors: a call that gets no answer in
 // time, or an answer that does not parse, returns false with the reason;
 // nothing throws. Every call uses a fresh REQ socket (linger 0), so a
-// process that never answers leaves nothing behind.
+// process that never answers leaves nothing behind. With CURVE keys set
+// every socket is a CURVE client of server.pub (security/curve_keys.hpp).
 
 #include <chrono>
 #include <memory>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "metaprobe/v1/control.pb.h"
+#include "security/curve_keys.hpp"
 
 namespace zmq {
 class context_t;
@@ -32,6 +34,8 @@ class control_client {
 public:
   control_client();
   ~control_client();
+  // CURVE for the calls from now on (off: plain ZeroMQ).
+  void set_curve_keys(curve_keys keys) { keys_ = std::move(keys); }
 
   control_result call(const std::string& endpoint, const v1::ControlRequest& req,
                       std::chrono::milliseconds timeout);
@@ -43,6 +47,7 @@ public:
 
 private:
   std::unique_ptr<zmq::context_t> ctx_;
+  curve_keys keys_;
 };
 
 } // namespace metaprobe

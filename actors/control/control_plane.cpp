@@ -13,9 +13,12 @@ bool start_control_plane(control_plane& cp, const config& cfg, const process_id&
   const std::string base = control_base(cfg);
   std::string ctl_endpoint;
   std::optional<endpoint> metrics_addr;
+  curve_keys keys;
   try {
     ctl_endpoint = control_endpoint(base, who);
     metrics_addr = metrics_endpoint(cfg, who);
+    if (!ctl_endpoint.empty())
+      keys = curve_keys_from_config(cfg);
   } catch (const config_error& e) {
     error = e.what();
     return false;
@@ -27,11 +30,12 @@ bool start_control_plane(control_plane& cp, const config& cfg, const process_id&
     cp.aggregate = std::make_unique<appliance_inspector>(
       *cp.self, base, cfg.str("control_secret"), std::move(children),
       std::chrono::milliseconds(1000));
+    cp.aggregate->set_curve_keys(keys);
     provider = cp.aggregate.get();
   }
   if (!ctl_endpoint.empty()) {
     cp.server = std::make_unique<control_server>(
-      control_server_options{ctl_endpoint, cfg.str("control_secret")}, *provider);
+      control_server_options{ctl_endpoint, cfg.str("control_secret"), keys}, *provider);
     std::string why;
     if (!cp.server->start(why)) {
       cp.server.reset();
@@ -41,7 +45,7 @@ bool start_control_plane(control_plane& cp, const config& cfg, const process_id&
       }
       spdlog::warn("{} (control_listen=auto): running without a control endpoint", why);
     } else {
-      spdlog::info("control endpoint {}", ctl_endpoint);
+      spdlog::info("control endpoint {}{}", ctl_endpoint, keys.on() ? " (CURVE)" : "");
     }
   }
   if (metrics_addr) {

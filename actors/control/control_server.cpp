@@ -42,7 +42,22 @@ bool control_server::start(std::string& error) {
     }
   }
   ctx_ = std::make_unique<zmq::context_t>(1);
-  sock_ = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::rep);
+  if (opts_.keys.on()) {
+    zap_ = std::make_unique<zap_handler>(ctx_->handle(),
+                                         std::vector<std::string>{opts_.keys.client_public});
+    std::string e = zap_->start();
+    if (e.empty())
+      e = make_curve_server_checked();
+    if (!e.empty()) {
+      error = "control endpoint " + opts_.endpoint + ": " + e;
+      sock_.reset();
+      zap_.reset();
+      ctx_.reset();
+      return false;
+    }
+  } else {
+    sock_ = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::rep);
+  }
   sock_->set(zmq::sockopt::linger, 0);
   sock_->set(zmq::sockopt::maxmsgsize, int64_t(64 * 1024));
   try {
@@ -50,6 +65,7 @@ bool control_server::start(std::string& error) {
   } catch (const zmq::error_t& e) {
     error = "cannot bind control endpoint " + opts_.endpoint + ": " + e.what();
     sock_.reset();
+    zap_.reset();
     ctx_.reset();
     return false;
   }
@@ -68,8 +84,14 @@ void control_server::stop() {
     thread_.join();
   }
   sock_.reset();
+  zap_.reset();
   ctx_.reset();
   ipc_file_remove(ipc_);
+}
+
+std::string control_server::make_curve_server_checked() {
+  sock_ = std::make_unique<zmq::socket_t>(*ctx_, zmq::socket_type::rep);
+  return make_curve_server(sock_->handle(), opts_.keys);
 }
 
 std::string control_server::handle(const void* data, size_t len) {
@@ -105,6 +127,9 @@ void control_server::serve() {
       provider_.sample(now);
       next_sample = now + std::chrono::seconds(1);
     }
+    if (zap_)
+      provider_.control.handshakes_denied.store(zap_->counters().denied.load(),
+                                                std::memory_order_relaxed);
     zmq::pollitem_t items[] = {{sock_->handle(), 0, ZMQ_POLLIN, 0}};
     try {
       zmq::poll(items, 1, std::chrono::milliseconds(100));

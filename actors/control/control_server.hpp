@@ -8,6 +8,10 @@
 // ipc:// socket file is made owner-only (0600). With a secret set, a
 // request whose `secret` differs (constant-time compare) is refused with
 // ok = false, error "unauthorized" and counted in control_counters::refused.
+// With CURVE keys (security/curve_keys.hpp) the socket is a CURVE server:
+// only a client holding client.key completes a handshake (the ZAP handler
+// of the server's context; refusals in control_counters::handshakes_denied),
+// and requests, the secret included, travel encrypted.
 // Requests larger than 64 KiB are dropped by ZeroMQ (the peer is
 // disconnected).
 //
@@ -24,6 +28,8 @@
 
 #include "core/ipc_path.hpp"
 #include "metaprobe/v1/control.pb.h"
+#include "security/curve_keys.hpp"
+#include "security/zap_handler.hpp"
 
 namespace zmq {
 class context_t;
@@ -35,6 +41,7 @@ namespace metaprobe {
 struct control_counters {
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> refused{0};   // wrong/missing secret or malformed
+  std::atomic<uint64_t> handshakes_denied{0}; // CURVE: client key not allowed (ZAP)
 };
 
 class control_provider {
@@ -52,6 +59,7 @@ public:
 struct control_server_options {
   std::string endpoint;   // ipc://PATH or tcp://HOST:PORT
   std::string secret;     // empty: no authentication
+  curve_keys keys;        // off: plain ZeroMQ
 };
 
 class control_server {
@@ -74,10 +82,13 @@ public:
 
 private:
   void serve();
+  // Creates the socket as a CURVE server; "" or why not.
+  std::string make_curve_server_checked();
 
   control_server_options opts_;
   control_provider& provider_;
   std::unique_ptr<zmq::context_t> ctx_;
+  std::unique_ptr<zap_handler> zap_;
   std::unique_ptr<zmq::socket_t> sock_;
   ipc_file_id ipc_;
   std::thread thread_;

@@ -101,6 +101,9 @@ std::string render_prometheus(const v1::ControlReply& reply) {
     fam.add("control_refused", false,
             "control requests refused (wrong or missing secret, malformed)", l,
             std::to_string(p.control_refused()));
+    fam.add("control_handshakes_denied", false,
+            "CURVE handshakes on the control endpoint refused (client key not allowed)", l,
+            std::to_string(p.control_handshakes_denied()));
   }
   for (const auto& a : reply.actors()) {
     std::map<std::string, std::string> l{{"process", a.process()},

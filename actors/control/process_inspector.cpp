@@ -49,6 +49,7 @@ void process_inspector::fill_status(v1::ProcessStatus& st) const {
   st.set_endpoint(endpoint_);
   st.set_control_requests(control.requests.load(std::memory_order_relaxed));
   st.set_control_refused(control.refused.load(std::memory_order_relaxed));
+  st.set_control_handshakes_denied(control.handshakes_denied.load(std::memory_order_relaxed));
 }
 
 void process_inspector::fill_actors(v1::ControlReply& reply) const {
@@ -129,6 +130,7 @@ void appliance_inspector::answer(const v1::ControlRequest& req, v1::ControlReply
   auto* own = reply.mutable_processes(0);
   own->set_control_requests(control.requests.load(std::memory_order_relaxed));
   own->set_control_refused(control.refused.load(std::memory_order_relaxed));
+  own->set_control_handshakes_denied(control.handshakes_denied.load(std::memory_order_relaxed));
   if (!reply.ok() || req.kind() == v1::ControlRequest::STOP ||
       req.kind() == v1::ControlRequest::CONFIG)
     return; // children share the appliance's configuration; STOP stays here

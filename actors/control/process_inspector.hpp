@@ -77,6 +77,9 @@ public:
 
   void answer(const v1::ControlRequest& req, v1::ControlReply& reply) override;
   void sample(std::chrono::steady_clock::time_point now) override { self_.sample(now); }
+  // The children's endpoints are CURVE servers: ask them as a client.
+  // Before the server starts.
+  void set_curve_keys(curve_keys keys) { client_.set_curve_keys(std::move(keys)); }
 
 private:
   process_inspector& self_;

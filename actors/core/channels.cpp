@@ -53,4 +53,16 @@ std::string channel_endpoint(const std::string& base, const channel& ch) {
          std::string(sink_kind_names[static_cast<int>(ch.kind)]);
 }
 
+std::string channel_base(const config& cfg) {
+  std::string v = cfg.str("channel_endpoint");
+  if (v != "auto")
+    return v;
+  std::string dir = cfg.str("run_dir");
+  if (dir.empty())
+    dir = ".";
+  while (dir.size() > 1 && dir.back() == '/')
+    dir.pop_back();
+  return "ipc://" + dir + "/channel";
+}
+
 } // namespace metaprobe

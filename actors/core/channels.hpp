@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/config.hpp"
 #include "metaprobe/v1/records.pb.h"
 
 namespace metaprobe {
@@ -53,5 +54,10 @@ std::optional<sink_group> parse_group(std::string_view name);
 //   ipc://PATH             -> ipc://PATH-<group>-<sink>
 //   tcp://HOST:PORT        -> tcp://HOST:(PORT + channel index)
 std::string channel_endpoint(const std::string& base, const channel& ch);
+
+// The base of a configuration's channels: `channel_endpoint`, with auto
+// (the default) resolved to ipc://<run_dir>/channel, so two appliances
+// with their own run_dir never share a channel.
+std::string channel_base(const config& cfg);
 
 } // namespace metaprobe

@@ -652,8 +652,44 @@ config config::parse(std::string_view text, const std::string& source,
     }
   }
 
+  // Records and control requests (with the secret) must not cross a
+  // network in clear: tcp:// off loopback needs CURVE or an explicit yes.
+  if (errors.msgs.empty() && c.values_["curve_keys"].text.empty() &&
+      !c.values_["allow_plaintext_tcp"].b) {
+    for (const char* key : {"channel_endpoint", "control_listen"}) {
+      const value& v = c.values_[key];
+      if (v.text.rfind("tcp://", 0) != 0)
+        continue;
+      std::string host = v.text.substr(6, v.text.rfind(':') - 6);
+      if (!loopback_host(host))
+        errors.add((v.set ? v.origin : std::string("default")) + ": key '" + key + "': " +
+                   v.text + " is not a loopback address and would carry " +
+                   (std::string(key) == "channel_endpoint" ? "records" : "control requests") +
+                   " in clear: set curve_keys (keys from metaprobe-keygen DIR) or, on a "
+                   "trusted network only, allow_plaintext_tcp=1");
+    }
+  }
+
   errors.throw_if_any();
   return c;
+}
+
+bool loopback_host(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1")
+    return true;
+  // 127.0.0.0/8, dotted quad
+  if (host.rfind("127.", 0) != 0)
+    return false;
+  int dots = 0;
+  for (char ch : host) {
+    if (ch == '.')
+      ++dots;
+    else if (ch < '0' || ch > '9')
+      return false;
+  }
+  return dots == 3;
 }
 
 const config::value& config::lookup(const std::string& key, const key_spec** spec) const {

@@ -99,6 +99,10 @@ const std::vector<key_spec>& config_schema();
 // nullptr when unknown (including a pattern key with a bad suffix).
 const key_spec* find_key_spec(std::string_view key);
 
+// True for a loopback host: 127.0.0.0/8 (dotted), ::1 (bracketed or not),
+// localhost. Anything else (0.0.0.0, hostnames) may reach the network.
+bool loopback_host(std::string_view host);
+
 // Field names the text export accepts in `ajb_save_<kind>_format`, kind one
 // of "url", "ssl", "sip", "dns". Unknown kind: empty list.
 const std::vector<std::string>& text_format_fields(std::string_view kind);

@@ -124,6 +124,8 @@ std::string check_control_listen(const std::string& v) {
 // base: ipc://PATH-<group>-<sink> or tcp://HOST:(PORT + 0..7).
 std::string check_channel_endpoint(const std::string& v) {
   std::string_view s(v);
+  if (s == "auto")
+    return {};
   if (s.size() > 6 && s.compare(0, 6, "ipc://") == 0 && s.find_first_of(" \t") == std::string_view::npos)
     return {};
   if (s.size() > 6 && s.compare(0, 6, "tcp://") == 0) {
@@ -137,7 +139,7 @@ std::string check_channel_endpoint(const std::string& v) {
     }
     return "expected tcp://HOST:PORT with PORT 1..65528 (channels use PORT+0..7), got '" + v + "'";
   }
-  return "expected ipc://PATH or tcp://HOST:PORT, got '" + v + "'";
+  return "expected auto, ipc://PATH or tcp://HOST:PORT, got '" + v + "'";
 }
 
 std::vector<key_spec> build_schema() {
@@ -335,9 +337,9 @@ std::vector<key_spec> build_schema() {
 
   section = "Processes and channels";
   {
-    key_spec k = str_key("channel_endpoint", "ipc:///tmp/metaprobe",
-                         "ZeroMQ base of the record channels: ipc://PATH gives "
-                         "PATH-<group>-<sink>, tcp://HOST:PORT gives PORT+0..7");
+    key_spec k = str_key("channel_endpoint", "auto",
+                         "ZeroMQ base of the record channels: auto (ipc://<run_dir>/channel), "
+                         "ipc://PATH gives PATH-<group>-<sink>, tcp://HOST:PORT gives PORT+0..7");
     k.check = check_channel_endpoint;
     add(std::move(k));
   }
@@ -379,6 +381,14 @@ std::vector<key_spec> build_schema() {
   add(str_key("control_secret", "",
               "shared secret every control request must carry (empty: none; the endpoint is "
               "still owner-only for ipc:// and loopback-only when so configured)"));
+  add(path_key("curve_keys", "",
+               "directory of the CURVE keys written by metaprobe-keygen (server.pub/.key, "
+               "client.pub/.key): record channels and control endpoints authenticate and "
+               "encrypt with them (empty: off)"));
+  add(bool_key("allow_plaintext_tcp", "0",
+               "allow a tcp:// channel_endpoint or control_listen on a non-loopback address "
+               "without curve_keys (records and the control secret then cross the network in "
+               "clear)"));
   {
     key_spec k = endpoints_key("metrics_listen",
                                "host:port base of the Prometheus /metrics endpoints (empty: off); "
@@ -391,7 +401,9 @@ std::vector<key_spec> build_schema() {
     };
     add(std::move(k));
   }
-  add(path_key("run_dir", "./run", "directory of pid files and local sockets"));
+  add(path_key("run_dir", "./run",
+               "the instance's own directory (created 0700): pid lock, delivery state and the "
+               "default ipc:// sockets of the channels and control endpoints"));
   return s;
 }
 

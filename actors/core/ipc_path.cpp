@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include <netdb.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -40,6 +41,35 @@ std::string ipc_path_problem(const std::string& path) {
   if (rc == 0 || err == EAGAIN) // accepted, or a full backlog: someone listens
     return path + " is in use by a running process";
   return {}; // ECONNREFUSED: stale file
+}
+
+std::string tcp_port_problem(const std::string& endpoint) {
+  if (endpoint.compare(0, 6, "tcp://") != 0)
+    return {};
+  const auto colon = endpoint.rfind(':');
+  if (colon == std::string::npos || colon < 6)
+    return {};
+  std::string host = endpoint.substr(6, colon - 6);
+  const std::string port = endpoint.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  if (::getaddrinfo(host == "*" ? nullptr : host.c_str(), port.c_str(), &hints, &res) != 0 || !res)
+    return {};
+  std::string problem;
+  int fd = ::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0) {
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (::bind(fd, res->ai_addr, res->ai_addrlen) != 0 && errno == EADDRINUSE)
+      problem = "tcp port " + port + " on " + host + " is in use by another process";
+    ::close(fd);
+  }
+  ::freeaddrinfo(res);
+  return problem;
 }
 
 ipc_file_id ipc_file_identity(const std::string& path) {

@@ -21,6 +21,12 @@ std::string ipc_file(const std::string& endpoint);
 // use by a running process".
 std::string ipc_path_problem(const std::string& path);
 
+// Why binding a tcp://HOST:PORT endpoint must not go ahead: the port is
+// bound already (a test bind, SO_REUSEADDR like ZeroMQ's, closed at once).
+// Empty when it may, or when the address cannot be tried here (bind then
+// reports it). HOST "*" is every address.
+std::string tcp_port_problem(const std::string& endpoint);
+
 // Identity of the socket file at `path` right after bind.
 struct ipc_file_id {
   std::string path;   // empty: nothing to remove

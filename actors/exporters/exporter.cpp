@@ -44,6 +44,11 @@ bool exporter::handle(const void* data, size_t len) {
     ++counters_.bad_messages;
     return false;
   }
+  if (opts_.producer != 0 && batch.producer_id() != opts_.producer) {
+    ++counters_.foreign_batches;
+    counters_.foreign_records += static_cast<uint64_t>(batch.records_size());
+    return false;
+  }
   if (batch.producer_id() != producer_) {
     producer_ = batch.producer_id();
     last_sequence_ = batch.sequence() - 1;
@@ -77,13 +82,19 @@ bool exporter::run(const std::atomic<bool>& stop, std::string& error) {
   zmq::socket_t sock(ctx, zmq::socket_type::pull);
   sock.set(zmq::sockopt::rcvhwm, opts_.rcvhwm);
   sock.set(zmq::sockopt::linger, 0);
+  if (opts_.keys.on())
+    if (auto e = make_curve_client(sock.handle(), opts_.keys); !e.empty()) {
+      error = "channel " + opts_.ch.name() + ": " + e;
+      return false;
+    }
   try {
     sock.connect(opts_.endpoint);
   } catch (const zmq::error_t& e) {
     error = "cannot connect to " + opts_.endpoint + ": " + e.what();
     return false;
   }
-  spdlog::info("exporter {}#{}: pulling from {}", opts_.ch.name(), opts_.instance, opts_.endpoint);
+  spdlog::info("exporter {}#{}: pulling from {}{}", opts_.ch.name(), opts_.instance, opts_.endpoint,
+               opts_.keys.on() ? " (CURVE)" : "");
   auto next_tick = steady::now(); // the sinks' first tick comes at once
   cycles_ = send_cycle_stats(us(opts_.tick), us(opts_.stats_period), steady::now());
   steady::duration busy{}; // work done in the current cycle
@@ -221,6 +232,8 @@ void exporter::publish_counters(stage_stats& stats) const {
   stats.set(p + "batches", counters_.batches);
   stats.set(p + "records", counters_.records);
   stats.set(p + "bad_messages", counters_.bad_messages);
+  stats.set(p + "foreign_batches", counters_.foreign_batches);
+  stats.set(p + "foreign_records", counters_.foreign_records);
   stats.set(p + "sequence_gaps", counters_.sequence_gaps);
   stats.set(p + "upstream_dropped", counters_.upstream_dropped);
   if (opts_.delivery) {

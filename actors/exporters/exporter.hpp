@@ -9,6 +9,16 @@
 // reported `dropped_records` are counted, so what was lost upstream shows in
 // this process's counters and final log line.
 //
+// Instance isolation: with `producer` set (the appliance passes the id it
+// gave its capture), a batch from any other producer is dropped and
+// counted (foreign_batches, foreign_records) before anything else looks at
+// it: it never reaches the sinks, the sequence and delivery accounting or
+// end-of-stream handling. 0 accepts every producer (a standalone exporter;
+// CURVE keys then decide who may send).
+//
+// CURVE (`keys` on): the PULL socket is a CURVE client that accepts only a
+// server holding server.key.
+//
 // Sending cycles (see send_cycles.hpp): every tick period is one cycle;
 // its busy time is measured, overruns counted. Every `stats_period` the
 // `Statistics on NFLW_export` line goes to `stat_log` (when set; the
@@ -31,6 +41,7 @@
 #include "exporters/delivery_state.hpp"
 #include "exporters/send_cycles.hpp"
 #include "exporters/sink.hpp"
+#include "security/curve_keys.hpp"
 
 namespace metaprobe {
 
@@ -39,6 +50,8 @@ struct exporter_options {
   channel ch;
   int instance = 0;
   int rcvhwm = 1000;
+  uint64_t producer = 0;            // accepted producer id; 0: any
+  curve_keys keys;                  // off: plain ZeroMQ
   std::chrono::milliseconds tick{100};
   // After a stop request, keep reading for at most this long while data
   // still arrives, so nothing queued is lost.
@@ -63,6 +76,8 @@ struct exporter_counters {
   uint64_t batches = 0;
   uint64_t records = 0;
   uint64_t bad_messages = 0;       // not a RecordBatch
+  uint64_t foreign_batches = 0;    // from another producer than `producer`: dropped
+  uint64_t foreign_records = 0;    // ... the records they carried
   uint64_t sequence_gaps = 0;      // batches missing from a producer's sequence
   uint64_t upstream_dropped = 0;   // records the publisher reported dropped
   uint64_t end_of_stream = 0;

@@ -45,10 +45,10 @@ instance_slot instance_slot::claim(const std::string& run_dir, const channel& ch
   for (int i = 0; i < limit; ++i) {
     std::string path = instance_slot_path(run_dir, ch, i);
     bool writable = true;
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0 && errno == EACCES) {
       // created by another user: locking needs no write access
-      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
       writable = false;
     }
     if (fd < 0)
@@ -105,7 +105,7 @@ void instance_slot::release() {
 
 void write_instance_file(const std::string& path, int instance) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd < 0)
     throw sys_error("cannot write instance file", tmp);
   const bool ok = put_text(fd, std::to_string(instance) + "\n");

@@ -7,6 +7,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <sys/stat.h>
+
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/wire_format_lite.h>
 
@@ -35,6 +37,12 @@ void encode_batch_records(const std::vector<v1::Record>& records, std::string& o
 }
 
 publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
+  if (opts_.keys.on()) {
+    zap_ = std::make_unique<zap_handler>(ctx_.handle(),
+                                         std::vector<std::string>{opts_.keys.client_public});
+    if (auto e = zap_->start(); !e.empty())
+      throw std::runtime_error("cannot secure the channels: " + e);
+  }
   for (const auto& ch : opts_.channels) {
     slot s;
     s.ch = ch;
@@ -44,6 +52,15 @@ publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
     s.sock->set(zmq::sockopt::linger, opts_.linger_ms);
     if (opts_.block_ms != 0)
       s.sock->set(zmq::sockopt::sndtimeo, opts_.block_ms);
+    if (opts_.keys.on())
+      if (auto e = make_curve_server(s.sock->handle(), opts_.keys); !e.empty()) {
+        for (auto& done : slots_) {
+          done.sock->set(zmq::sockopt::linger, 0);
+          close_slot(done);
+        }
+        s.sock->close();
+        throw std::runtime_error("channel " + ch.name() + ": " + e);
+      }
     // The monitor before the bind: an exporter waiting to connect may
     // finish its handshake right after it.
     const std::string monitor_addr = "inproc://metaprobe-publisher-monitor-" + ch.name();
@@ -75,6 +92,8 @@ publisher::publisher(publisher_options opts) : opts_(std::move(opts)), ctx_(1) {
       throw std::runtime_error("cannot bind channel " + ch.name() + " at " + s.endpoint + ": " +
                                problem);
     }
+    if (!path.empty())
+      ::chmod(path.c_str(), S_IRUSR | S_IWUSR);
     s.ipc = ipc_file_identity(path);
     slots_.push_back(std::move(s));
   }

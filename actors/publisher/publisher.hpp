@@ -35,6 +35,13 @@
 // may count one too many, never too few (a disconnect of a connection that
 // never finished its handshake cannot be told apart from one that did).
 //
+// CURVE (`keys` on): every channel is a CURVE server with server.key; the
+// context's ZAP handler (security/zap_handler.hpp), started before the
+// first bind, admits only client.pub, so a PULL peer without the client
+// key never completes a handshake and never gets a batch; its attempts
+// count in handshakes_denied(). ipc:// socket files are made 0600 after
+// bind (their directory, run_dir by default, is 0700 already).
+//
 // Threading: one thread at a time (the publisher actor, or the pipeline
 // before it spawns that actor). Owns its ZeroMQ context and sockets.
 
@@ -51,6 +58,8 @@
 #include "core/channels.hpp"
 #include "core/ipc_path.hpp"
 #include "metaprobe/v1/envelope.pb.h"
+#include "security/curve_keys.hpp"
+#include "security/zap_handler.hpp"
 
 namespace metaprobe {
 
@@ -62,6 +71,7 @@ struct publisher_options {
   int block_ms = 0;                   // 0 = never block; -1 = block forever
   int linger_ms = 30000;              // how long close waits for queued batches
   uint64_t producer_id = 0;
+  curve_keys keys;                    // off: plain ZeroMQ
 };
 
 struct channel_counters {
@@ -105,6 +115,8 @@ public:
                                           const std::atomic<bool>& stop);
   // The instances a channel is configured for (at least 1).
   int expected_exporters(const channel& ch) const;
+  // CURVE handshakes the ZAP handler refused (0 without keys).
+  uint64_t handshakes_denied() const { return zap_ ? zap_->counters().denied.load() : 0; }
 
   const channel_counters& counters(const channel& ch) const { return counters_[ch.index()]; }
   // The endpoint a channel is bound to (ZMQ_LAST_ENDPOINT: tcp port 0
@@ -133,6 +145,7 @@ private:
 
   publisher_options opts_;
   zmq::context_t ctx_;
+  std::unique_ptr<zap_handler> zap_; // with keys; stopped before ctx_ ends
   std::vector<slot> slots_;
   std::array<channel_counters, 2 * sink_group_count> counters_{};
   std::string buffer_;

@@ -34,6 +34,8 @@ struct publisher_state {
       stats->set(p + "bytes_sent", c.bytes_sent);
     }
     stats->set("publisher.messages_in", batches);
+    if (pub->options().keys.on())
+      stats->set("publisher.handshakes_denied", pub->handshakes_denied());
     report_exporters_connected(*pub, *stats);
   }
 

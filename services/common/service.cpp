@@ -2,6 +2,7 @@
 #include "service.hpp"
 
 #include <csignal>
+#include <random>
 #include <cstdio>
 
 #include <pthread.h>
@@ -138,6 +139,32 @@ int instances_of(const config& cfg, const channel& ch) {
 
 void fail(const std::string& process, const std::string& message) {
   std::fprintf(stderr, "%s: %s\n", process.c_str(), message.c_str());
+}
+
+uint64_t new_instance_id() {
+  std::random_device rd;
+  uint64_t id = 0;
+  while (id == 0)
+    id = (static_cast<uint64_t>(rd()) << 32) | rd();
+  return id;
+}
+
+std::string producer_text(uint64_t id) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+uint64_t producer_option(const cli& args) {
+  auto it = args.options.find("producer");
+  if (it == args.options.end())
+    return 0;
+  const std::string& v = it->second;
+  char* end = nullptr;
+  const uint64_t id = v.empty() || v.size() > 16 ? 0 : std::strtoull(v.c_str(), &end, 16);
+  if (id == 0 || (end && *end != '\0'))
+    throw config_error("--producer " + v + ": expected the instance id, 1 to 16 hex digits, not 0");
+  return id;
 }
 
 } // namespace metaprobe::service

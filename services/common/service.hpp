@@ -55,6 +55,16 @@ std::vector<channel> active_channels(const config& cfg);
 // exporter_instances.<group> (text channels use exporter_instances.text).
 int instances_of(const config& cfg, const channel& ch);
 
+// The instance identity of one appliance start: a random non-zero 64-bit
+// id, passed to its capture (which stamps it on every batch as
+// producer_id) and its exporters (which drop batches of any other
+// producer) as `--producer HEX`.
+uint64_t new_instance_id();
+std::string producer_text(uint64_t id);
+// --producer HEX from the command line; 0 when absent. Throws config_error
+// when it is not 1..16 hex digits or is 0.
+uint64_t producer_option(const cli& args);
+
 // Prints "metaprobe-x: <message>" to stderr (for errors before logging).
 void fail(const std::string& process, const std::string& message);
 

@@ -17,6 +17,7 @@
 #include "core/decap_config.hpp"
 #include "core/memory_budget.hpp"
 #include "core/raw_meta.hpp"
+#include "core/run_dir.hpp"
 #include "core/subscribers.hpp"
 #include "correlator/subscriber_source.hpp"
 #include "pipeline/pipeline.hpp"
@@ -29,8 +30,9 @@ namespace {
 constexpr const char* process_name = "metaprobe-capture";
 
 void usage() {
-  std::printf("usage: %s --config FILE [--set key=value]...\n"
-              "Runs the capture pipeline of metaprobe (see README.md).\n",
+  std::printf("usage: %s --config FILE [--set key=value]... [--producer HEX]\n"
+              "Runs the capture pipeline of metaprobe (see README.md). --producer: the\n"
+              "instance id stamped on every batch (the appliance passes it; default random).\n",
               process_name);
 }
 
@@ -83,7 +85,7 @@ pipeline_options make_options(const config& cfg, const subscriber_map* subs, uin
                                       o.classifier.inactive_timeout_ns +
                                       o.classifier.tcp_close_linger_ns;
 
-  o.publisher.endpoint_base = cfg.str("channel_endpoint");
+  o.publisher.endpoint_base = channel_base(cfg);
   o.publisher.channels = service::active_channels(cfg);
   o.correlator.fullflow = std::any_of(o.publisher.channels.begin(), o.publisher.channels.end(),
                                       [](const channel& c) { return c.group == sink_group::fullflow; });
@@ -122,8 +124,10 @@ int main(int argc, char** argv) {
   service::cli args;
   std::optional<config> cfg;
   std::optional<subscriber_map> subs;
+  uint64_t producer = 0;
+  curve_keys keys;
   try {
-    args = service::parse_cli(argc, argv, {});
+    args = service::parse_cli(argc, argv, {"producer"});
     if (std::find(args.flags.begin(), args.flags.end(), "help") != args.flags.end()) {
       usage();
       return service::exit_ok;
@@ -132,6 +136,8 @@ int main(int argc, char** argv) {
     service::require_input(*cfg);
     if (!cfg->str("subscribers_file").empty())
       subs.emplace(subscriber_map::load(cfg->str("subscribers_file")));
+    producer = service::producer_option(args);
+    keys = curve_keys_from_config(*cfg);
   } catch (const config_error& e) {
     service::fail(process_name, e.what());
     return service::exit_config;
@@ -139,6 +145,13 @@ int main(int argc, char** argv) {
   service::setup_logging(process_name, *cfg);
   const auto& stop = service::install_stop_signals();
 
+  std::string warning;
+  if (auto problem = prepare_run_dir(cfg->str("run_dir"), warning); !problem.empty()) {
+    spdlog::error("{}", problem);
+    return service::exit_failure;
+  }
+  if (!warning.empty())
+    spdlog::warn("{}", warning);
   // One memory budget for the whole pipeline (core/memory_budget.hpp); it
   // outlives the actor system below.
   std::string budget_why = "memory_budget";
@@ -159,6 +172,8 @@ int main(int argc, char** argv) {
                  "{}% of the memory budget: flows will be evicted for memory before the "
                  "table is full", opts.classifier.max_flows, opts.workers, slots >> 20,
                  memory_budget::critical_percent);
+  opts.publisher.producer_id = producer; // 0: the pipeline draws one
+  opts.publisher.keys = std::move(keys);
   if (opts.publisher.channels.empty())
     spdlog::warn("no export channel is configured: records are counted but not exported");
 

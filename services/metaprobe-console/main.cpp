@@ -42,14 +42,16 @@ void on_sigint(int) {
 void usage() {
   std::printf(
     "usage: %s [--config FILE [--set k=v]... [--process P] | --connect ENDPOINT]\n"
-    "          [--secret S | --secret-file F] [--json] [--timeout MS]\n"
+    "          [--secret S | --secret-file F] [--curve-keys DIR] [--json] [--timeout MS]\n"
     "          [COMMAND [--interval S] [--count N]]\n"
     "Inspects a running metaprobe (the appliance answers for all its processes).\n"
     "commands: status, actors, flows, exporters, counters, config, top, stop, help\n"
     "Without COMMAND: interactive shell. The endpoint is the one the\n"
     "configuration (control_listen, run_dir) gives the process named by --process:\n"
     "appliance (default), capture or exporter:GROUP.KIND:N (e.g. exporter:dns.ipfix:1),\n"
-    "for a capture or exporter started without the appliance.\n",
+    "for a capture or exporter started without the appliance.\n"
+    "CURVE keys (client.pub, client.key, server.pub) come from the configuration's\n"
+    "curve_keys or from --curve-keys DIR (with --connect).\n",
     process_name);
 }
 
@@ -176,7 +178,8 @@ int main(int argc, char** argv) {
   try {
     auto args = service::parse_cli(
       argc, argv,
-      {"connect", "endpoint", "process", "secret", "secret-file", "timeout", "interval", "count"});
+      {"connect", "endpoint", "process", "secret", "secret-file", "curve-keys", "timeout",
+       "interval", "count"});
     auto has = [&](const char* f) {
       return std::find(args.flags.begin(), args.flags.end(), f) != args.flags.end();
     };
@@ -211,6 +214,13 @@ int main(int argc, char** argv) {
           throw config_error("control_listen is off in this configuration: use --connect");
       }
       s.secret = cfg.str("control_secret");
+      s.client.set_curve_keys(curve_keys_from_config(cfg));
+    }
+    if (!opt("curve-keys").empty()) {
+      curve_keys keys;
+      if (auto e = load_curve_keys(opt("curve-keys"), keys); !e.empty())
+        throw config_error("--curve-keys: " + e);
+      s.client.set_curve_keys(std::move(keys));
     }
     if (const char* env = std::getenv("METAPROBE_CONTROL_SECRET"))
       s.secret = env;

@@ -21,6 +21,7 @@
 #include "exporters/exporter.hpp"
 #include "exporters/instance_slot.hpp"
 #include "exporters/sink_reload.hpp"
+#include "core/run_dir.hpp"
 #include "service.hpp"
 
 using namespace metaprobe;
@@ -56,14 +57,18 @@ int main(int argc, char** argv) {
   std::optional<instance_slot> slot; // --instance auto: held until exit
   std::string instance_file;
   std::vector<std::unique_ptr<sink>> sinks;
+  uint64_t producer = 0;
+  curve_keys keys;
   try {
-    args = service::parse_cli(argc, argv, {"channel", "instance", "instance-file"});
+    args = service::parse_cli(argc, argv, {"channel", "instance", "instance-file", "producer"});
     if (std::find(args.flags.begin(), args.flags.end(), "help") != args.flags.end()) {
       std::printf("usage: %s --config FILE --channel GROUP.KIND [--instance N|auto]\n"
-                  "          [--instance-file PATH] [--set k=v]...\n"
+                  "          [--instance-file PATH] [--producer HEX] [--set k=v]...\n"
                   "channels: clickstream|meta|dns|fullflow . ipfix|text\n"
                   "--instance auto claims the lowest free instance 0..63 of the channel\n"
-                  "(lock files in run_dir); --instance-file writes the instance number there.\n",
+                  "(lock files in run_dir); --instance-file writes the instance number there.\n"
+                  "--producer accepts batches of that capture instance only (the appliance\n"
+                  "passes its capture's); without it every producer is accepted.\n",
                   process_name);
       return service::exit_ok;
     }
@@ -75,9 +80,15 @@ int main(int argc, char** argv) {
     if (!parsed)
       throw config_error("--channel " + it->second + ": unknown channel");
     ch = *parsed;
+    producer = service::producer_option(args);
+    keys = curve_keys_from_config(*cfg);
+    std::string warning;
+    if (auto problem = prepare_run_dir(cfg->str("run_dir"), warning); !problem.empty())
+      throw std::runtime_error(problem);
+    if (!warning.empty())
+      service::fail(process_name, "warning: " + warning);
     if (auto in = args.options.find("instance"); in != args.options.end()) {
       if (in->second == "auto") {
-        std::filesystem::create_directories(cfg->str("run_dir"));
         slot.emplace(instance_slot::claim(cfg->str("run_dir"), ch));
         instance = slot->instance();
       } else {
@@ -123,13 +134,16 @@ int main(int argc, char** argv) {
                         open_event_log(stat_log, *cfg, log_tag, "stat");
 
   exporter_options opts;
-  opts.endpoint = channel_endpoint(cfg->str("channel_endpoint"), ch);
+  opts.endpoint = channel_endpoint(channel_base(*cfg), ch);
   opts.ch = ch;
   opts.instance = instance;
+  opts.producer = producer;
+  opts.keys = std::move(keys);
+  if (producer)
+    spdlog::info("accepting batches of capture instance {} only", service::producer_text(producer));
   // Loss across a crash of this instance: see exporters/delivery_state.hpp.
   std::unique_ptr<delivery_state> delivery;
   try {
-    std::filesystem::create_directories(cfg->str("run_dir"));
     // an auto instance may share its channel with others whatever the
     // configuration says: positions are then not contiguous
     delivery = delivery_state::open(delivery_state_path(cfg->str("run_dir"), ch, instance),

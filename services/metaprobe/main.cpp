@@ -16,6 +16,13 @@
 //  - SIGHUP is forwarded to every child (reload, see docs/operations.md).
 //  - control endpoint: answers for itself and asks its children (their
 //    endpoints follow from the same config, control/control_endpoints.hpp).
+//  - instance isolation (core/run_dir.hpp): before any child starts, the
+//    appliance locks <run_dir>/metaprobe.pid (and <PATH>.lock for an
+//    explicit ipc channel_endpoint) and checks every channel endpoint is
+//    free; another appliance there makes it exit 1 naming that one's pid.
+//    It draws a random instance id and passes it as --producer to capture
+//    (stamped on every batch) and to every exporter (which drops and
+//    counts batches of any other producer).
 //  - children start with SIGINT, SIGTERM and SIGHUP blocked (see spawn()):
 //    a stop request sent before a child has installed its handlers waits
 //    for them instead of killing it.
@@ -35,7 +42,9 @@
 #include <spdlog/spdlog.h>
 
 #include "control/control_plane.hpp"
+#include "core/run_dir.hpp"
 #include "exporters/delivery_state.hpp"
+#include "security/curve_keys.hpp"
 #include "service.hpp"
 #include "supervisor.hpp"
 
@@ -190,6 +199,7 @@ int main(int argc, char** argv) {
     }
     cfg.emplace(service::load_config(args));
     service::require_input(*cfg);
+    (void)curve_keys_from_config(*cfg); // bad keys stop start-up here, with exit 2
   } catch (const config_error& e) {
     service::fail(process_name, e.what());
     return service::exit_config;
@@ -197,12 +207,32 @@ int main(int argc, char** argv) {
   service::setup_logging(process_name, *cfg);
   const auto& stop = service::install_stop_signals();
   const auto dir = self_dir();
-  const auto base = common_args(args);
+
+  const std::string run_dir = cfg->str("run_dir");
+  {
+    std::string warning;
+    if (auto problem = prepare_run_dir(run_dir, warning); !problem.empty()) {
+      spdlog::error("{}", problem);
+      return service::exit_failure;
+    }
+    if (!warning.empty())
+      spdlog::warn("{}", warning);
+  }
+  // This instance's run_dir and channels, before any exporter connects.
+  std::vector<pid_lock> claimed;
+  if (auto problem = claim_instance(run_dir, channel_base(*cfg), service::active_channels(*cfg),
+                                    claimed);
+      !problem.empty()) {
+    spdlog::error("{}", problem);
+    return service::exit_failure;
+  }
+  const std::string producer = service::producer_text(service::new_instance_id());
+  spdlog::info("instance {} (run_dir {}, channels {})", producer, run_dir, channel_base(*cfg));
+  auto base = common_args(args);
+  base.insert(base.end(), {"--producer", producer});
 
   // A fresh run: loss counting starts at zero.
-  const std::string run_dir = cfg->str("run_dir");
   std::error_code ec;
-  std::filesystem::create_directories(run_dir, ec);
   for (const auto& ch : service::active_channels(*cfg))
     for (int i = 0; i < service::instances_of(*cfg, ch); ++i)
       std::filesystem::remove(delivery_state_path(run_dir, ch, i), ec);

@@ -247,7 +247,7 @@ def reference(bin_dir: Path, source: Path, capture: Path, work: Path):
     conf = source / "deploy/compose/metaprobe.conf"
     files = {g: ref / f"{g}.ipfix" for g in ("clickstream", "meta", "dns", "fullflow")}
     with mpi.channel_dir("dockref") as endpoint:
-        sets = [f"input=pcap:{capture}", f"channel_endpoint={endpoint}",
+        sets = [f"input=pcap:{capture}", f"channel_endpoint={endpoint}", "curve_keys=",
                 "control_listen=off", "metrics_listen=", f"run_dir={ref / 'run'}",
                 f"log_dir={ref / 'log'}", f"ajb_url_path={ref / 'text'}"]
         for key in ("ipfix_tcp_collectors", "ipfix_meta_tcp_collectors",

@@ -82,11 +82,17 @@ class config_loader:
         self.console = mpi.find_bin(bin_dir, "metaprobe-console")
         self.work = work
         self.count = 0
+        # the deployments' curve_keys (a container path) stand for keys
+        # made here with the real metaprobe-keygen: the loader reads them
+        self.keys = work / "curve-keys"
+        subprocess.run([str(mpi.find_bin(bin_dir, "metaprobe-keygen")), str(self.keys)],
+                       check=True, capture_output=True)
 
     def load(self, text: str, overrides):
         self.count += 1
         conf = self.work / f"loader-{self.count}.conf"
-        conf.write_text(text)
+        conf.write_text(re.sub(r"(?m)^(\s*)curve_keys=/etc/metaprobe-keys\s*$",
+                               lambda m: f"{m.group(1)}curve_keys={self.keys}", text))
         argv = [str(self.console), "--config", str(conf)]
         for o in overrides:
             argv += ["--set", o]
@@ -143,15 +149,24 @@ def check_compose(repo: Path, work: Path, loader):
         return
     cfg = yaml.safe_load(r.stdout)
     services = cfg.get("services", {})
-    expected = {"capture", "receiver", "console"} | {f"exporter-{g}" for g in GROUP_CHANNEL}
+    expected = {"capture", "receiver", "console", "keygen"} | {f"exporter-{g}" for g in GROUP_CHANNEL}
     check(set(services) == expected, "compose: services are capture, one exporter per sink group, "
-          "receiver and console", sorted(services))
+          "receiver, console and keygen", sorted(services))
+    for name, s in sorted(services.items()):
+        if name in ("receiver", "keygen"):
+            continue
+        mounts = [str(v.get("target") if isinstance(v, dict) else v.split(":")[1])
+                  for v in s.get("volumes", [])]
+        check("/etc/metaprobe-keys" in mounts and
+              "keygen" in (s.get("depends_on") or {}),
+              f"compose: {name} mounts the CURVE keys and waits for keygen", (mounts, s.get("depends_on")))
     users = dockerfile_stage_users(repo / "deploy" / "docker" / "Dockerfile")
     check(users.get("capture") in (None, "0", "root"), "compose: the capture image runs as root (caps decide)",
           users)
     check(non_root(users.get("exporter")), "compose: the exporter image's USER is not root", users)
     for name, s in sorted(services.items()):
-        check(s.get("network_mode") == "host", f"compose: {name} uses the host network", s.get("network_mode"))
+        want = "none" if name == "keygen" else "host"
+        check(s.get("network_mode") == want, f"compose: {name} uses the {want} network", s.get("network_mode"))
         check(not s.get("privileged"), f"compose: {name} is not privileged")
         check(s.get("cap_drop") == ["ALL"], f"compose: {name} drops every capability", s.get("cap_drop"))
         check("no-new-privileges:true" in s.get("security_opt", []), f"compose: {name} sets no-new-privileges")
@@ -331,6 +346,11 @@ def check_base(label: str, docs, loader: config_loader, work: Path, namespace: s
             for p in ("/run/metaprobe", "/var/log/metaprobe", "/tmp"):
                 check(any(m["mountPath"] == p and not m.get("readOnly") for m in c.get("volumeMounts", [])),
                       f"{label}: {name}: a writable volume at {p}")
+            keymount = [m for m in c.get("volumeMounts", []) if m["mountPath"] == "/etc/metaprobe-keys"]
+            check(len(keymount) == 1 and keymount[0].get("readOnly") is True
+                  and vols.get(keymount[0]["name"], {}).get("secret", {}).get("secretName")
+                  == "metaprobe-curve-keys",
+                  f"{label}: {name}: the CURVE key Secret is mounted read-only at /etc/metaprobe-keys")
             for probe in ("readinessProbe", "livenessProbe"):
                 cmd = " ".join(c.get(probe, {}).get("exec", {}).get("command", []))
                 check("metaprobe-console" in cmd and "--process" in cmd and cmd.rstrip().endswith("status"),
@@ -601,8 +621,15 @@ def check_k8s(repo: Path, loader: config_loader, work: Path):
     if not kubectl:
         print("note: no kubectl with kustomize >= 4: overlays rendered here only")
         return
+    # a copy with the keys the operator generates (deploy/k8s/base/keys is
+    # not in git): the secretGenerator needs them
+    built_k8s = work / "k8s"
+    shutil.rmtree(built_k8s, ignore_errors=True)
+    shutil.copytree(k8s, built_k8s, ignore=shutil.ignore_patterns("keys"))
+    shutil.copytree(loader.keys, built_k8s / "base" / "keys")
     for sub, ns in (("base", "metaprobe"), ("tap-node", None), ("dpdk", "metaprobe")):
-        r = subprocess.run([kubectl, "kustomize", str(k8s / sub)], capture_output=True, text=True, timeout=60)
+        r = subprocess.run([kubectl, "kustomize", str(built_k8s / sub)], capture_output=True,
+                           text=True, timeout=60)
         if not check(r.returncode == 0, f"k8s: kubectl kustomize {sub} builds", r.stderr):
             continue
         built = [d for d in yaml.safe_load_all(r.stdout) if d]
@@ -614,6 +641,17 @@ def check_k8s(repo: Path, loader: config_loader, work: Path):
             check("input=dpdk" in c["args"] and "hugepages-2Mi" in c["resources"]["limits"],
                   "k8s: kubectl kustomize dpdk merges the DPDK capture", c["args"])
         check_base(f"k8s kubectl-built {sub}", built, loader, work, ns)
+        secrets = find(built, "Secret", "metaprobe-curve-keys")
+        check(len(secrets) == 1 and set(secrets[0].get("data", {})) ==
+              {"server.pub", "server.key", "client.pub", "client.key"},
+              f"k8s: kubectl kustomize {sub} holds the CURVE key Secret",
+              [s.get("data", {}).keys() for s in secrets])
+        pols = find(built, "NetworkPolicy")
+        check(any(p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "capture"
+                  and p["spec"]["ingress"][0]["ports"][0].get("port") == 7400
+                  and p["spec"]["ingress"][0]["ports"][0].get("endPort") == 7407 for p in pols),
+              f"k8s: kubectl kustomize {sub}: a NetworkPolicy admits only exporters to 7400..7407",
+              pols)
 
 
 # ----------------------------------------------------------------- systemd --
@@ -737,6 +775,8 @@ def check_systemd(repo: Path, bin_dir: Path, loader: config_loader, work: Path):
     loader.check("systemd: deploy/systemd/metaprobe.conf", conf, [])
     kv = dict(l.split("=", 1) for l in conf.splitlines() if "=" in l and not l.lstrip().startswith("#"))
     ep = kv.get("channel_endpoint", "")
+    if ep == "auto":  # ipc://<run_dir>/channel
+        ep = f"ipc://{kv.get('run_dir', './run').rstrip('/')}/channel"
     check(ep.startswith("tcp://") or ep.startswith("ipc:///run/metaprobe/"),
           "systemd: channels outside /tmp (each unit has a private /tmp)", ep)
     for k in ("run_dir", "log_dir"):

@@ -76,7 +76,7 @@ TEST_CASE("defaults without a file") {
   CHECK(c.str("ajb_save_url_format") ==
         "ts:prg:login:ipsrc:ipdst:host:path:ref:uagent:cookie:tphost:blockd:method");
   CHECK(c.fields("ajb_save_dns_format").size() == 14);
-  CHECK(c.str("channel_endpoint") == "ipc:///tmp/metaprobe");
+  CHECK(c.str("channel_endpoint") == "auto");
   CHECK(c.integer("publisher_block_ms") == -1);
   CHECK(c.integer("exporter_instances.dns") == 1);
   CHECK(c.str("log_level") == "info");
@@ -236,7 +236,9 @@ TEST_CASE("enumerations and checked strings") {
   CHECK(parse("input=dpdk\n").str("input") == "dpdk");
   CHECK(contains(parse_error("input=eth0\n"), "expected pcap:PATH, iface:NAME, afpacket:NAME or dpdk"));
   CHECK(contains(parse_error("input=pcap:\n"), "expected pcap:PATH"));
-  CHECK(contains(parse_error("channel_endpoint=/tmp/x\n"), "expected ipc://PATH or tcp://HOST:PORT"));
+  CHECK(contains(parse_error("channel_endpoint=/tmp/x\n"),
+                 "expected auto, ipc://PATH or tcp://HOST:PORT"));
+  CHECK(parse("channel_endpoint=auto\n").str("channel_endpoint") == "auto");
   CHECK(parse("channel_endpoint=tcp://127.0.0.1:5550\n").str("channel_endpoint") ==
         "tcp://127.0.0.1:5550");
   CHECK(contains(parse_error("channel_endpoint=tcp://127.0.0.1\n"), "expected tcp://HOST:PORT"));
@@ -245,6 +247,31 @@ TEST_CASE("enumerations and checked strings") {
   CHECK(contains(parse_error("control_listen=localhost:7300\n"), "expected auto, off, ipc://PATH or tcp://HOST:PORT"));
   CHECK(parse("control_listen=tcp://127.0.0.1:7300\n").str("control_listen") ==
         "tcp://127.0.0.1:7300");
+}
+
+TEST_CASE("tcp off loopback needs CURVE keys or allow_plaintext_tcp") {
+  // loopback is fine in clear
+  for (const char* ok : {"channel_endpoint=tcp://127.0.0.1:7400\n", "channel_endpoint=tcp://127.1.2.3:7400\n",
+                         "channel_endpoint=tcp://[::1]:7400\n", "channel_endpoint=tcp://localhost:7400\n",
+                         "control_listen=tcp://127.0.0.1:7300\n", "control_listen=tcp://::1:7300\n"})
+    CHECK_NOTHROW(parse(ok));
+  CHECK(parse_error("channel_endpoint=tcp://0.0.0.0:7400\n") ==
+        "metaprobe.conf:1: key 'channel_endpoint': tcp://0.0.0.0:7400 is not a loopback address "
+        "and would carry records in clear: set curve_keys (keys from metaprobe-keygen DIR) or, on "
+        "a trusted network only, allow_plaintext_tcp=1");
+  CHECK(contains(parse_error("control_listen=tcp://10.0.0.5:7300\n"),
+                 "key 'control_listen': tcp://10.0.0.5:7300 is not a loopback address and would "
+                 "carry control requests in clear"));
+  CHECK(contains(parse_error("channel_endpoint=tcp://capture:7400\n"), "allow_plaintext_tcp=1"));
+  CHECK(contains(parse_error("channel_endpoint=tcp://127.0.0.1.evil:7400\n"), "not a loopback"));
+  CHECK(contains(parse_error("channel_endpoint=tcp://*:7400\n"), "not a loopback"));
+  // the way out, either of them
+  CHECK_NOTHROW(parse("channel_endpoint=tcp://0.0.0.0:7400\nallow_plaintext_tcp=1\n"));
+  CHECK_NOTHROW(parse("channel_endpoint=tcp://0.0.0.0:7400\ncurve_keys=/etc/metaprobe/keys\n"));
+  CHECK_NOTHROW(parse("control_listen=tcp://10.0.0.5:7300\n", {"allow_plaintext_tcp=yes"}));
+  CHECK(loopback_host("127.0.0.1"));
+  CHECK_FALSE(loopback_host("127.0.0"));
+  CHECK_FALSE(loopback_host("128.0.0.1"));
 }
 
 TEST_CASE("text formats are checked against the kind's fields") {

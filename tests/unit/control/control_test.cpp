@@ -179,7 +179,7 @@ TEST_CASE("control server: answers, refuses a wrong secret, counts refusals") {
   process_inspector self(process_id::capture(), "ipc://" + dir.path + "/c", stats,
                          {{"workers", "2"}, {"control_secret", "s3cret"}},
                          [&] { stopped = true; });
-  control_server server({"ipc://" + dir.path + "/sub/c", "s3cret"}, self);
+  control_server server({"ipc://" + dir.path + "/sub/c", "s3cret", {}}, self);
   std::string error;
   REQUIRE_MESSAGE(server.start(error), error);
   // owner-only socket file in a folder created for it
@@ -239,7 +239,7 @@ TEST_CASE("control server: answers, refuses a wrong secret, counts refusals") {
   CHECK(parsed.error() == "malformed request");
 
   // a second server on a live path does not take it over
-  control_server other({"ipc://" + dir.path + "/sub/c", ""}, self);
+  control_server other({"ipc://" + dir.path + "/sub/c", "", {}}, self);
   CHECK_FALSE(other.start(error));
   CHECK(error.find("in use") != std::string::npos);
 
@@ -258,8 +258,8 @@ TEST_CASE("appliance merges its children and reports the missing ones") {
                         cap_stats, {});
   process_inspector exp(process_id::exporter(dns_ipfix, 0),
                         control_endpoint(base, process_id::exporter(dns_ipfix, 0)), exp_stats, {});
-  control_server cap_srv({control_endpoint(base, process_id::capture()), "k"}, cap);
-  control_server exp_srv({control_endpoint(base, process_id::exporter(dns_ipfix, 0)), "k"}, exp);
+  control_server cap_srv({control_endpoint(base, process_id::capture()), "k", {}}, cap);
+  control_server exp_srv({control_endpoint(base, process_id::exporter(dns_ipfix, 0)), "k", {}}, exp);
   std::string error;
   REQUIRE(cap_srv.start(error));
   REQUIRE(exp_srv.start(error));

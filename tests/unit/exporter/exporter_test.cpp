@@ -232,3 +232,37 @@ TEST_CASE("exporter: no drops, no alert lines; no stat log, no stat lines") {
   CHECK(r.stat.empty());
   CHECK(r.counters.stat_lines == 0);
 }
+
+TEST_CASE("exporter: with a producer set, another producer's batches are dropped and counted") {
+  auto make = [](uint64_t producer) {
+    exporter_options o;
+    o.ch = {sink_group::dns, sink_kind::ipfix};
+    o.producer = producer;
+    std::vector<std::unique_ptr<sink>> sinks;
+    sinks.push_back(std::make_unique<scripted_sink>("s", 0, 0ms));
+    return std::make_unique<exporter>(o, std::move(sinks));
+  };
+  // batch() comes from producer 7
+  auto own = make(7);
+  auto foreign = make(9);
+  auto any = make(0);
+  for (uint64_t seq = 1; seq <= 3; ++seq) {
+    const std::string b = batch(seq, 4, false);
+    CHECK_FALSE(own->handle(b.data(), b.size()));
+    CHECK_FALSE(foreign->handle(b.data(), b.size()));
+    CHECK_FALSE(any->handle(b.data(), b.size()));
+  }
+  const std::string eos = batch(4, 0, true);
+  CHECK(own->handle(eos.data(), eos.size()));
+  CHECK_FALSE(foreign->handle(eos.data(), eos.size())); // not its end of stream
+  CHECK(any->handle(eos.data(), eos.size()));
+  CHECK(own->counters().records == 12);
+  CHECK(own->counters().foreign_batches == 0);
+  CHECK(any->counters().records == 12);
+  CHECK(foreign->counters().records == 0);
+  CHECK(foreign->counters().batches == 0);
+  CHECK(foreign->counters().end_of_stream == 0);
+  CHECK(foreign->counters().foreign_batches == 4);
+  CHECK(foreign->counters().foreign_records == 12);
+  CHECK(static_cast<const scripted_sink&>(*foreign->sinks().front()).in_ == 0);
+}
