@@ -154,8 +154,9 @@ def main(argv=None) -> int:
           str(peak))
     heap = stat(log, "memory.heap_over_peak_bytes")
     if not args.sanitized:
-        check(bool(heap) and heap[0] <= BUDGET * 11 // 10,
-              "the allocator's resident growth stays within the budget (+10 %)", str(heap))
+        check(bool(heap) and heap[0] <= BUDGET + RSS_CONSTANT,
+              f"the allocator's resident growth stays within the budget + {RSS_CONSTANT >> 20} MiB",
+              str(heap))
     lean = stat(log, "memory.lean_flows")
     evicted = stat(log, "memory.evicted")
     evicted_confirmed = stat(log, "memory.evicted_confirmed")
