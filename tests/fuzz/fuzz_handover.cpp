@@ -30,10 +30,11 @@ namespace {
 // A parser_host seen as one stream parser, for fuzz::feed_both_sides.
 class host_flow {
 public:
-  host_flow(const protocol_entry& e, const parser_options& o, uint16_t port)
+  host_flow(const protocol_entry& e, const parser_options& o, uint16_t port, bool lean)
     : host_(e, o), opts_(o) {
     in_.proto = e.id;
     flow_info info;
+    info.lean = lean; // created while memory was short (core/memory_budget.hpp)
     info.flow_id = 1;
     info.l4_proto = 6;
     info.proto = e.id;
@@ -144,7 +145,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const opening& op = openings[((in.flags >> 4) & 7) % (sizeof openings / sizeof openings[0])];
   const protocol_entry* e = find_protocol(op.proto);
   check(e != nullptr);
-  host_flow flow(*e, o, op.port);
+  // Every flow is charged to a budget; flag 8: a lean flow under a budget
+  // that is always full (its parsers are left once they hold 16 KiB).
+  const bool short_of_memory = (in.flags & 8) != 0;
+  memory_budget budget(short_of_memory ? 1 : uint64_t{1} << 30);
+  o.budget = &budget;
+  host_flow flow(*e, o, op.port, short_of_memory);
   // The opening: server and client lines alternate, the server first.
   for (size_t i = 0; i < 3; ++i) {
     if (op.server[i])
@@ -155,6 +161,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   record_sink out;
   fuzz::feed_both_sides(flow, in, gaps, out);
   check(out.size() <= o.max_records_per_flow);
+  // The flow has ended (feed_both_sides finishes it): nothing stays charged.
+  check(flow.host().charged_bytes() == 0);
+  check(flow.host().active_flows() == 0);
   for (const auto& r : out) {
     if (!r.record.has_clickstream())
       continue;
