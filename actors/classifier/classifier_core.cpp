@@ -171,8 +171,7 @@ void classifier_core::advance_time(uint64_t now_ns, classifier_output& out) {
   expire(opts_.expire_per_call);
   reasm_.expire(clock_);
   if (account_.budget()) {
-    account_.add(static_cast<int64_t>(reasm_.buffered_bytes()) - static_cast<int64_t>(reasm_charged_));
-    reasm_charged_ = reasm_.buffered_bytes();
+    recharge_reassembly();
     account_.flush();
   }
   out_ = nullptr;
@@ -184,8 +183,7 @@ void classifier_core::flush_all(uint64_t now_ns, classifier_output& out) {
   while (flow_entry* f = table_.oldest())
     end_flow(*f, flow_end_reason::forced, clock_);
   reasm_.clear();
-  account_.add(-static_cast<int64_t>(reasm_charged_));
-  reasm_charged_ = 0;
+  recharge_reassembly();
   account_.flush();
   for (auto& t : tallies_)
     t.used = false;
@@ -228,8 +226,7 @@ void classifier_core::handle_fragment(const decoded_packet& p, bool nested) {
     done = reasm_.add(p, reasm_buf_);
     if (reasm_.counters().refused != refused)
       account_.budget()->count(memory_reason::frag_refused);
-    account_.add(static_cast<int64_t>(reasm_.buffered_bytes()) - static_cast<int64_t>(reasm_charged_));
-    reasm_charged_ = reasm_.buffered_bytes();
+    recharge_reassembly();
   } else {
     done = reasm_.add(p, reasm_buf_);
   }
@@ -380,15 +377,8 @@ flow_entry* classifier_core::new_flow(const decoded_packet& p, const flow_key& k
     // slot up.
     ++counters_.chunk_refused;
     account_.budget()->count(memory_reason::chunk_refused);
-    if (flow_entry* victim = table_.oldest()) {
-      ++counters_.memory_evictions;
-      account_.budget()->count(memory_reason::evicted);
-      if (victim->confirmed) {
-        ++counters_.memory_evictions_confirmed;
-        account_.budget()->count(memory_reason::evicted_confirmed);
-      }
-      end_flow(*victim, flow_end_reason::evicted, clock_);
-    }
+    if (flow_entry* victim = table_.oldest())
+      evict_for_memory(*victim);
   }
   flow_entry* f = table_.create(key, p.flow_hash, p.ts_ns);
   ++counters_.flows_created;
@@ -450,14 +440,23 @@ void classifier_core::evict_for_memory(uint32_t n) {
     if (account_.pressure() < memory_pressure::full &&
         (victim->confirmed || victim->last_ts_ns + opts_.min_victim_idle_ns > clock_))
       return;
-    ++counters_.memory_evictions;
-    account_.budget()->count(memory_reason::evicted);
-    if (victim->confirmed) {
-      ++counters_.memory_evictions_confirmed;
-      account_.budget()->count(memory_reason::evicted_confirmed);
-    }
-    end_flow(*victim, flow_end_reason::evicted, clock_);
+    evict_for_memory(*victim);
   }
+}
+
+void classifier_core::evict_for_memory(flow_entry& victim) {
+  ++counters_.memory_evictions;
+  account_.budget()->count(memory_reason::evicted);
+  if (victim.confirmed) {
+    ++counters_.memory_evictions_confirmed;
+    account_.budget()->count(memory_reason::evicted_confirmed);
+  }
+  end_flow(victim, flow_end_reason::evicted, clock_);
+}
+
+void classifier_core::recharge_reassembly() {
+  account_.add(static_cast<int64_t>(reasm_.buffered_bytes()) - static_cast<int64_t>(reasm_charged_));
+  reasm_charged_ = reasm_.buffered_bytes();
 }
 
 // ---------------------------------------------------------------- detection

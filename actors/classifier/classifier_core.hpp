@@ -302,7 +302,10 @@ private:
   // Memory: `f`'s charge brought up to date; flows evicted while the
   // budget is critical.
   void recharge(flow_entry& f);
+  void recharge_reassembly();
   void evict_for_memory(uint32_t n);
+  // Ends `victim` (reason evicted), counted as an eviction for memory.
+  void evict_for_memory(flow_entry& victim);
   void confirm(flow_entry& f);
   void tcp_data(flow_entry& f, direction dir, uint32_t seq, const uint8_t* data, uint32_t len,
                 bool copy, uint64_t ts_ns);

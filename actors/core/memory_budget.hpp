@@ -102,7 +102,6 @@ public:
     const bool full = charged >= static_cast<int64_t>(limit_) || heap >= heap_full_;
     return full ? memory_pressure::full : memory_pressure::critical;
   }
-  bool at_least(memory_pressure p) const { return pressure() >= p; }
   // Whether charging `bytes` more would bring the pressure to `level`.
   bool would_reach(int64_t bytes, memory_pressure level) const {
     const int64_t u = std::max(used(), heap_over()) + bytes;

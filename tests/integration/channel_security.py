@@ -30,7 +30,6 @@ exit 0 pass, 1 fail. Needs no corpus: the captures are generated.
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -42,6 +41,15 @@ import export_harness as xh  # noqa: E402
 
 check = mpi.check
 N = 200
+
+
+def end_capture(fd: int, count: int):
+    """Writes a capture of `count` DNS queries into the FIFO open as `fd`,
+    then closes it: the end of the capture file."""
+    view = memoryview(xh.gen.global_header() + xh.dns_query_frames(0, count))
+    while view:
+        view = view[os.write(fd, view):]
+    os.close(fd)
 
 
 def write_capture(path: Path, first: int, count: int):
@@ -108,15 +116,8 @@ def curve_channel(bin_dir: Path, work: Path, timeout: float):
         while time.monotonic() < deadline and "started capture" not in log.read_text():
             time.sleep(0.05)
         time.sleep(2.0)
-        view = memoryview(xh.gen.global_header() + xh.dns_query_frames(0, N))
-        while view:
-            view = view[os.write(fd, view):]
-        os.close(fd)
-        try:
-            rc = app.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(app.pid, signal.SIGKILL)
-            rc = None
+        end_capture(fd, N)
+        rc = xh.finish(app, timeout)
     res = mpi.run_result(rc, log.read_text(errors="replace"), 0.0, run, files)
     got = [r.communicate(timeout=30)[0] for r in rogues]
     check(res.returncode == 0, "appliance with CURVE channels exits 0", res.tail())
@@ -190,11 +191,7 @@ def two_at_once(bin_dir: Path, work: Path, timeout: float):
         procs.append(subprocess.Popen(argv, cwd=str(d), stdout=subprocess.DEVNULL,
                                       stderr=open(d / "err.log", "wb"), start_new_session=True))
     for p, d, first, count in zip(procs, (a, b), (0, 5000), (N, N // 2)):
-        try:
-            rc = p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            rc = None
+        rc = xh.finish(p, timeout)
         log = (d / "err.log").read_text(errors="replace")
         check(rc == 0, f"appliance in {d.name}/ exits 0", log[-2000:])
         recs, err = names(bin_dir, d / "dns.ipfix")
@@ -228,15 +225,8 @@ def same_run_dir(bin_dir: Path, work: Path, timeout: float):
           f"its message names the first one's pid ({first.pid})", second.tail())
     check("started exporter" not in second.stderr and not (d / "second.ipfix").exists(),
           "it started no exporter and wrote nothing", second.tail())
-    view = memoryview(xh.gen.global_header() + xh.dns_query_frames(0, N))
-    while view:
-        view = view[os.write(fd, view):]
-    os.close(fd)
-    try:
-        rc = first.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(first.pid, signal.SIGKILL)
-        rc = None
+    end_capture(fd, N)
+    rc = xh.finish(first, timeout)
     check(rc == 0, "the first appliance finishes", (d / "first.log").read_text()[-2000:])
     recs, err = names(bin_dir, d / "first.ipfix")
     check(err is None and recs == expected_names(0, N),

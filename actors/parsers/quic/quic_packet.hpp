@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "parsers/common/heap_bytes.hpp"
 #include "parsers/quic/quic_crypto.hpp"
 
 namespace metaprobe::quic {
@@ -107,10 +108,7 @@ public:
   bool add(uint64_t offset, const uint8_t* data, size_t len);
 
   // Heap bytes held (the parser's memory_bytes).
-  size_t memory_bytes() const {
-    return (buf_.capacity() > 15 ? buf_.capacity() + 1 : 0) +
-           ranges_.capacity() * sizeof(ranges_[0]);
-  }
+  size_t memory_bytes() const { return heap_bytes(buf_, ranges_); }
 
   // Bytes available from offset 0 without a hole.
   size_t contiguous() const {

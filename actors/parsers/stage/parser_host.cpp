@@ -12,7 +12,8 @@ parser_host::parser_host(const protocol_entry& entry, const parser_options& opts
 
 void parser_host::recharge(flow_slot& slot) {
   // the slot in its hash-map node, roughly
-  size_t now = sizeof(flow_slot) + 4 * sizeof(void*) + slot.chain.capacity();
+  const size_t base = sizeof(flow_slot) + 4 * sizeof(void*) + slot.chain.capacity();
+  size_t now = base;
   if (slot.stream)
     now += slot.stream->memory_bytes();
   for (const auto& o : slot.outer)
@@ -32,7 +33,7 @@ void parser_host::recharge(flow_slot& slot) {
     ++host_counters_.memory_left;
     if (auto* b = account_.budget())
       b->count(memory_reason::parser_left);
-    now = sizeof(flow_slot) + 4 * sizeof(void*) + slot.chain.capacity() + slot.left_host.capacity();
+    now = base + slot.left_host.capacity();
   }
   account_.add(static_cast<int64_t>(now) - static_cast<int64_t>(slot.charged));
   slot.charged = now;

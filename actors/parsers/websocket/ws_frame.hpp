@@ -27,6 +27,8 @@
 // message it belongs to is dropped and counted in `damaged`); a gap
 // anywhere else loses the framing (`failed()`, counted in `gap_failures`).
 
+#include "parsers/common/heap_bytes.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -70,7 +72,7 @@ class deframer {
 public:
   deframer(size_t max_message, counters& c) : max_message_(max_message), c_(c) {}
   // Heap bytes held (the message being assembled).
-  size_t memory_bytes() const { return msg_.capacity() > 15 ? msg_.capacity() + 1 : 0; }
+  size_t memory_bytes() const { return heap_bytes(msg_); }
 
   // In-order bytes of this direction.
   void feed(const uint8_t* data, size_t len, message_handler& h);

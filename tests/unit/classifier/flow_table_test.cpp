@@ -22,6 +22,17 @@ decoded_packet pkt(const ip_address& s, uint16_t sp, const ip_address& d, uint16
   return p;
 }
 
+// `n` flows 1.1.1.1:1000+i -> 2.2.2.2:80 created at 10+i.
+std::vector<flow_entry*> created_flows(flow_table& t, uint16_t n = 3) {
+  std::vector<flow_entry*> fs;
+  for (uint16_t i = 0; i < n; ++i) {
+    auto p = pkt(v4(1, 1, 1, 1), static_cast<uint16_t>(1000 + i), v4(2, 2, 2, 2), 80);
+    bool lo = false;
+    fs.push_back(t.create(flow_key::of(p, lo), p.flow_hash, 10 + i));
+  }
+  return fs;
+}
+
 } // namespace
 
 TEST_CASE("flow_key is the same for both directions") {
@@ -67,12 +78,7 @@ TEST_CASE("flow_table: hard maximum and LRU victim") {
   flow_table_options o;
   o.max_flows = 3;
   flow_table t(o);
-  std::vector<flow_entry*> fs;
-  for (uint16_t i = 0; i < 3; ++i) {
-    auto p = pkt(v4(1, 1, 1, 1), static_cast<uint16_t>(1000 + i), v4(2, 2, 2, 2), 80);
-    bool lo = false;
-    fs.push_back(t.create(flow_key::of(p, lo), p.flow_hash, 10 + i));
-  }
+  std::vector<flow_entry*> fs = created_flows(t);
   CHECK(t.full());
   CHECK(t.oldest() == fs[0]);
   auto p = pkt(v4(9, 9, 9, 9), 1, v4(2, 2, 2, 2), 80);
@@ -86,12 +92,7 @@ TEST_CASE("flow_table: unconfirmed flows are the victims before confirmed ones")
   flow_table_options o;
   o.max_flows = 8;
   flow_table t(o);
-  std::vector<flow_entry*> fs;
-  for (uint16_t i = 0; i < 3; ++i) {
-    auto p = pkt(v4(1, 1, 1, 1), static_cast<uint16_t>(1000 + i), v4(2, 2, 2, 2), 80);
-    bool lo = false;
-    fs.push_back(t.create(flow_key::of(p, lo), p.flow_hash, 10 + i));
-  }
+  std::vector<flow_entry*> fs = created_flows(t);
   CHECK(t.unconfirmed() == 3);
   t.confirm(*fs[0]);
   t.confirm(*fs[0]); // no-op
